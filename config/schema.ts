@@ -1,0 +1,117 @@
+// The one configuration schema: type, default and description of every key. Secrets are
+// marked so that they are never echoed (errors name the key, never the value).
+// Loaded as defaults < file (--config, YAML or JSON) < CAIRN_* env (`__` nests keys).
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const secret = <T extends TSchema>(schema: T) => ({ ...schema, secret: true }) as T;
+const port = (def: number, description: string) =>
+  Type.Integer({ minimum: 0, maximum: 65535, default: def, description });
+
+export const configSchema = Type.Object(
+  {
+    dataDir: Type.String({ default: 'data', description: 'Directory for the SQLite database, the dev master key and spools.' }),
+    listenHost: Type.String({ default: '127.0.0.1', description: 'Address every listener binds to ("::" for all).' }),
+    database: Type.Object(
+      {
+        url: secret(Type.String({ default: '', description: 'postgres://… for PostgreSQL; empty = SQLite file <dataDir>/cairn.sqlite.' })),
+        poolMax: Type.Integer({ minimum: 1, default: 10, description: 'PostgreSQL pool size.' }),
+        timeoutMs: Type.Integer({ minimum: 100, default: 3000, description: 'Timeout for one store call; shorter than a NAS retry.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    masterKey: Type.Object(
+      {
+        file: Type.String({ default: '', description: 'File holding the 32-byte master key (base64). Empty = <dataDir>/master.key, generated on first run.' }),
+        value: secret(Type.String({ default: '', description: 'The master key itself (base64); set CAIRN_MASTER_KEY__VALUE rather than writing it to a file.' })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    org: Type.Object(
+      {
+        name: Type.String({ default: 'default', description: 'Name of the default organization created on first start.' }),
+        domain: Type.String({ default: 'example.com', description: 'DNS domain of the default organization (LDAP base DN dc=… is derived from it).' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    bootstrap: Type.Object(
+      {
+        adminUsername: Type.String({ default: 'admin', description: 'Username of the initial administrator.' }),
+        adminPassword: secret(Type.String({ default: '', description: 'Initial administrator password; empty = generate one and print it once.' })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    posix: Type.Object(
+      {
+        idMin: Type.Integer({ minimum: 1000, default: 10000, description: 'First uidNumber/gidNumber Cairn assigns.' }),
+        idMax: Type.Integer({ minimum: 1001, default: 2000000000, description: 'Last uidNumber/gidNumber Cairn assigns. Numbers are never reused.' }),
+        homeTemplate: Type.String({ default: '/home/{username}', description: 'homeDirectory of new users.' }),
+        defaultShell: Type.String({ default: '/bin/bash', description: 'loginShell of new users.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    passwords: Type.Object(
+      {
+        memoryKiB: Type.Integer({ minimum: 19456, default: 19456, description: 'argon2id memory cost (OWASP minimum 19 MiB).' }),
+        iterations: Type.Integer({ minimum: 2, default: 2, description: 'argon2id time cost.' }),
+        parallelism: Type.Integer({ minimum: 1, default: 1, description: 'argon2id lanes.' }),
+        maxConcurrentHashes: Type.Integer({ minimum: 1, default: 2, description: 'Hashes computed at once (each holds memoryKiB).' }),
+        maxQueuedHashes: Type.Integer({ minimum: 0, default: 200, description: 'Hashes waiting beyond that; more are refused as busy.' }),
+        maxLengthBytes: Type.Integer({ minimum: 64, default: 1024, description: 'Longer secrets are refused before hashing.' }),
+        verifiedCacheSeconds: Type.Integer({ minimum: 0, default: 300, description: 'How long a verified password is remembered in memory (keyed HMAC); 0 = off.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    tls: Type.Object(
+      {
+        certFile: Type.String({ default: '', description: 'PEM server certificate (chain). Empty = generate a local CA and certificate under tls.dir.' }),
+        keyFile: Type.String({ default: '', description: 'PEM private key of certFile.' }),
+        caFile: Type.String({ default: '', description: 'PEM CA certificate that clients should trust (shown to agents).' }),
+        dir: Type.String({ default: 'certs', description: 'Where generated certificates are written.' }),
+        hostnames: Type.Array(Type.String(), { default: [], description: 'Extra DNS names for the generated certificate.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info', description: 'pino log level.' }),
+        pretty: Type.Boolean({ default: false, description: 'Human-readable logs (dev).' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    api: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Serve the management API.' }),
+        port: port(8443, 'HTTPS port shared by the management API and SSO.'),
+        trustedProxies: Type.Array(Type.String(), { default: [], description: 'CIDRs whose X-Forwarded-For is believed.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    ldap: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Serve LDAP.' }),
+        port: port(3389, 'LDAP port (StartTLS required before bind or search).'),
+        ldapsPort: port(6636, 'LDAPS port.'),
+        baseDn: Type.String({ default: '', description: 'Base DN; empty = dc=… from org.domain.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    radius: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Serve RADIUS.' }),
+        authPort: port(1812, 'RADIUS authentication port (UDP).'),
+        acctPort: port(1813, 'RADIUS accounting port (UDP).'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    sso: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Serve OIDC and SAML on the HTTPS port.' }),
+        issuer: Type.String({ default: '', description: 'Public base URL (https://host:port); empty = https://localhost:<api.port>.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof configSchema>;

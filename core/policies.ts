@@ -1,0 +1,239 @@
+// Org policies: password, MFA, and conditional access (IP lists → allow / require MFA / deny).
+import { randomUUID } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
+import { mutate, now, read, type Deps } from './context.js';
+import { invalidInput, notFound, policyViolation } from './errors.js';
+import {
+  protocols, type AccessAction, type AccessRule, type ActionContext, type IpList, type MfaPolicy,
+  type PasswordPolicy, type Protocol,
+} from './types.js';
+
+export const defaultPasswordPolicy: PasswordPolicy = {
+  minLength: 8,
+  minClasses: 3,
+  notContainUsername: true,
+  historyCount: 3,
+  maxAgeDays: 90,
+  lockoutThreshold: 6,
+  lockoutMinutes: 15,
+};
+
+export const defaultMfaPolicy: MfaPolicy = {
+  required: { admin: true, portal: false, sso: false, radius: false, ldap: false, host: false },
+};
+
+const passwordPolicyLimits: Record<keyof PasswordPolicy, [number, number]> = {
+  minLength: [8, 128],
+  minClasses: [1, 4],
+  notContainUsername: [0, 1],
+  historyCount: [0, 24],
+  maxAgeDays: [0, 3650],
+  lockoutThreshold: [0, 100],
+  lockoutMinutes: [1, 7 * 24 * 60],
+};
+
+/** The reasons a password breaks the policy; empty when it is acceptable. */
+export function passwordProblems(policy: PasswordPolicy, password: string, username: string): string[] {
+  const problems: string[] = [];
+  if ([...password].length < policy.minLength) problems.push(`at least ${policy.minLength} characters`);
+  const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^a-zA-Z0-9]/].filter((re) => re.test(password)).length;
+  if (classes < policy.minClasses) {
+    problems.push(`at least ${policy.minClasses} of: lower case, upper case, digit, special character`);
+  }
+  if (policy.notContainUsername && username.length >= 3 && password.toLowerCase().includes(username.toLowerCase())) {
+    problems.push('must not contain the username');
+  }
+  return problems;
+}
+
+export function parseCidr(cidr: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
+  try {
+    const [addr, bits] = cidr.includes('/') ? ipaddr.parseCIDR(cidr) : ([ipaddr.parse(cidr), -1] as const);
+    const prefix = bits === -1 ? (addr.kind() === 'ipv4' ? 32 : 128) : bits;
+    return [addr, prefix];
+  } catch {
+    throw invalidInput('cidrs', `not an IP address or CIDR: ${cidr.slice(0, 64)}`);
+  }
+}
+
+/** Normalise an address: IPv4-mapped IPv6 (::ffff:10.0.0.1) becomes plain IPv4. */
+export function normaliseIp(ip: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
+  try {
+    const addr = ipaddr.parse(ip.replace(/^\[|\]$/g, '').replace(/%.*$/, ''));
+    return addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress() ? (addr as ipaddr.IPv6).toIPv4Address() : addr;
+  } catch {
+    return null;
+  }
+}
+
+export function ipInCidrs(ip: string | null, cidrs: readonly string[]): boolean {
+  if (!ip) return false;
+  const addr = normaliseIp(ip);
+  if (!addr) return false;
+  return cidrs.some((c) => {
+    const [net, bits] = parseCidr(c);
+    return net.kind() === addr.kind() && addr.match(net as never, bits);
+  });
+}
+
+type RuleRow = {
+  id: string; org_id: string; name: string; priority: number; protocol: string; group_id: string | null;
+  ip_list_id: string | null; negate_ip_list: boolean | number; action: string;
+};
+const toRule = (r: RuleRow): AccessRule => ({
+  id: r.id, orgId: r.org_id, name: r.name, priority: r.priority, protocol: r.protocol as AccessRule['protocol'],
+  groupId: r.group_id, ipListId: r.ip_list_id, negateIpList: !!r.negate_ip_list, action: r.action as AccessAction,
+});
+
+export class Policies {
+  readonly #d: Deps;
+  constructor(deps: Deps) {
+    this.#d = deps;
+  }
+
+  async #get<T extends object>(orgId: string, kind: string, fallback: T): Promise<T> {
+    const row = await read(() => this.#d.db('policies').where({ org_id: orgId, kind }).first());
+    return row ? { ...fallback, ...(JSON.parse(row.value) as Partial<T>) } : { ...fallback };
+  }
+
+  async #set(ctx: ActionContext, kind: string, before: object, after: object): Promise<void> {
+    const changes: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(after)) {
+      if (JSON.stringify((before as Record<string, unknown>)[k]) !== JSON.stringify(v)) changes[k] = { from: (before as Record<string, unknown>)[k], to: v };
+    }
+    await mutate(this.#d, ctx, async (trx) => {
+      await trx('policies')
+        .insert({ org_id: ctx.orgId, kind, value: JSON.stringify(after), updated_at: now() })
+        .onConflict(['org_id', 'kind'])
+        .merge(['value', 'updated_at']);
+      return {
+        result: undefined,
+        audit: { eventType: `policy.${kind}.updated`, success: true, resource: { type: 'policy', id: kind, name: kind }, changes },
+        changes: [{ kind: 'policy', action: 'updated', orgId: ctx.orgId, id: kind }],
+      };
+    });
+  }
+
+  passwordPolicy(orgId: string): Promise<PasswordPolicy> {
+    return this.#get(orgId, 'password', defaultPasswordPolicy);
+  }
+
+  async setPasswordPolicy(ctx: ActionContext, patch: Partial<PasswordPolicy>): Promise<PasswordPolicy> {
+    const before = await this.passwordPolicy(ctx.orgId);
+    const after = { ...before };
+    for (const [key, value] of Object.entries(patch) as [keyof PasswordPolicy, unknown][]) {
+      const limits = passwordPolicyLimits[key];
+      if (!limits) throw invalidInput(key, 'unknown password policy setting');
+      if (key === 'notContainUsername') {
+        if (typeof value !== 'boolean') throw invalidInput(key, 'must be true or false');
+        after.notContainUsername = value;
+        continue;
+      }
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < limits[0] || value > limits[1]) {
+        throw invalidInput(key, `must be an integer from ${limits[0]} to ${limits[1]}`);
+      }
+      after[key] = value;
+    }
+    await this.#set(ctx, 'password', before, after);
+    return after;
+  }
+
+  mfaPolicy(orgId: string): Promise<MfaPolicy> {
+    return this.#get(orgId, 'mfa', defaultMfaPolicy).then((p) => ({ required: { ...defaultMfaPolicy.required, ...p.required } }));
+  }
+
+  async setMfaRequired(ctx: ActionContext, required: Partial<Record<Protocol, boolean>>): Promise<MfaPolicy> {
+    const before = await this.mfaPolicy(ctx.orgId);
+    for (const [k, v] of Object.entries(required)) {
+      if (!protocols.includes(k as Protocol)) throw invalidInput(`required.${k}`, 'unknown protocol');
+      if (typeof v !== 'boolean') throw invalidInput(`required.${k}`, 'must be true or false');
+    }
+    const after: MfaPolicy = { required: { ...before.required, ...required } };
+    await this.#set(ctx, 'mfa', before.required, after.required);
+    // Reported loudly: turning MFA off is what an attacker with admin rights does first.
+    if (Object.entries(required).some(([k, v]) => !v && before.required[k as Protocol])) {
+      this.#d.log.warn({ orgId: ctx.orgId, actor: ctx.actor, required: after.required }, 'MFA requirement turned OFF');
+    }
+    return after;
+  }
+
+  // --- IP lists and conditional-access rules ---------------------------------------------
+
+  async ipLists(orgId: string): Promise<IpList[]> {
+    const rows = await read(() => this.#d.db('ip_lists').where({ org_id: orgId }).orderBy('name'));
+    return rows.map((r: { id: string; org_id: string; name: string; cidrs: string }) => ({ id: r.id, orgId: r.org_id, name: r.name, cidrs: JSON.parse(r.cidrs) as string[] }));
+  }
+
+  async createIpList(ctx: ActionContext, input: { name: string; cidrs: string[] }): Promise<IpList> {
+    if (!input.name || input.name.length > 128) throw invalidInput('name', '1 to 128 characters');
+    if (!Array.isArray(input.cidrs) || input.cidrs.length > 1000) throw invalidInput('cidrs', 'a list of at most 1000 CIDRs');
+    const cidrs = input.cidrs.map((c) => { const [a, b] = parseCidr(c); return `${a.toString()}/${b}`; });
+    const list: IpList = { id: randomUUID(), orgId: ctx.orgId, name: input.name, cidrs };
+    return mutate(this.#d, ctx, async (trx) => {
+      await trx('ip_lists').insert({ id: list.id, org_id: ctx.orgId, name: list.name, cidrs: JSON.stringify(cidrs), created_at: now(), updated_at: now() });
+      return {
+        result: list,
+        audit: { eventType: 'ip_list.created', success: true, resource: { type: 'ip_list', id: list.id, name: list.name }, changes: { cidrs } },
+        changes: [{ kind: 'ip_list', action: 'created', orgId: ctx.orgId, id: list.id }],
+      };
+    });
+  }
+
+  async accessRules(orgId: string): Promise<AccessRule[]> {
+    const rows = await read(() => this.#d.db('access_rules').where({ org_id: orgId }).orderBy([{ column: 'priority' }, { column: 'created_at' }]));
+    return rows.map(toRule);
+  }
+
+  async createAccessRule(ctx: ActionContext, input: Omit<AccessRule, 'id' | 'orgId'>): Promise<AccessRule> {
+    if (!['allow', 'require_mfa', 'deny'].includes(input.action)) throw invalidInput('action', 'allow, require_mfa or deny');
+    if (input.protocol !== '*' && !protocols.includes(input.protocol)) throw invalidInput('protocol', `* or one of ${protocols.join(', ')}`);
+    if (!Number.isInteger(input.priority)) throw invalidInput('priority', 'an integer');
+    const rule: AccessRule = { ...input, id: randomUUID(), orgId: ctx.orgId, negateIpList: !!input.negateIpList };
+    return mutate(this.#d, ctx, async (trx) => {
+      if (rule.ipListId && !(await trx('ip_lists').where({ id: rule.ipListId, org_id: ctx.orgId }).first())) throw notFound('IP list');
+      if (rule.groupId && !(await trx('groups').where({ id: rule.groupId, org_id: ctx.orgId }).first())) throw notFound('group');
+      await trx('access_rules').insert({
+        id: rule.id, org_id: ctx.orgId, name: rule.name, priority: rule.priority, protocol: rule.protocol, group_id: rule.groupId,
+        ip_list_id: rule.ipListId, negate_ip_list: rule.negateIpList, action: rule.action, created_at: now(), updated_at: now(),
+      });
+      return {
+        result: rule,
+        audit: { eventType: 'access_rule.created', success: true, resource: { type: 'access_rule', id: rule.id, name: rule.name }, changes: { ...input } },
+        changes: [{ kind: 'access_rule', action: 'created', orgId: ctx.orgId, id: rule.id }],
+      };
+    });
+  }
+
+  async deleteAccessRule(ctx: ActionContext, id: string): Promise<void> {
+    await mutate(this.#d, ctx, async (trx) => {
+      const n = await trx('access_rules').where({ id, org_id: ctx.orgId }).delete();
+      if (!n) throw notFound('access rule');
+      return {
+        result: undefined,
+        audit: { eventType: 'access_rule.deleted', success: true, resource: { type: 'access_rule', id, name: null } },
+        changes: [{ kind: 'access_rule', action: 'deleted', orgId: ctx.orgId, id }],
+      };
+    });
+  }
+
+  /** The first matching rule's action, or 'allow' when none matches. */
+  async evaluateAccess(orgId: string, protocol: Protocol, groupIds: readonly string[], clientIp: string | null): Promise<{ action: AccessAction; rule: string | null }> {
+    const [rules, lists] = await Promise.all([this.accessRules(orgId), this.ipLists(orgId)]);
+    for (const rule of rules) {
+      if (rule.protocol !== '*' && rule.protocol !== protocol) continue;
+      if (rule.groupId && !groupIds.includes(rule.groupId)) continue;
+      if (rule.ipListId) {
+        const list = lists.find((l) => l.id === rule.ipListId);
+        const inList = ipInCidrs(clientIp, list?.cidrs ?? []);
+        if (inList === rule.negateIpList) continue;
+      }
+      return { action: rule.action, rule: rule.name };
+    }
+    return { action: 'allow', rule: null };
+  }
+}
+
+export function assertPasswordAcceptable(policy: PasswordPolicy, password: string, username: string): void {
+  const problems = passwordProblems(policy, password, username);
+  if (problems.length) throw policyViolation('password does not meet the policy', problems, 'password');
+}

@@ -1,0 +1,16 @@
+// The ordered list of migrations. Listed explicitly (not scanned from disk) so the same
+// code runs from TypeScript sources in tests and from dist/ in production.
+import type { Knex } from 'knex';
+import * as m0001 from './0001_core.js';
+
+type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
+
+export const migrations: ReadonlyArray<readonly [string, Migration]> = [
+  ['0001_core', m0001],
+];
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => migrations.map(([name]) => name),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations.find(([n]) => n === name)![1],
+};
