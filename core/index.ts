@@ -195,3 +195,10 @@ export async function bootstrap(dir: Directory): Promise<{ org: Org; admin?: { u
   });
   return { org, admin: { username: cfg.bootstrap.adminUsername, password: given ? null : password } };
 }
+
+// Management API (issue 3): admins' sessions, API keys, permissions, posture.
+export { ApiKeys, type ApiKey, type KeyPrincipal, type CreateKeyInput } from './api-keys.js';
+export { SESSION_PREFIX, type AdminSession, type LoginResult } from './admins.js';
+export { permissions, rolePermissions, isPermission, roleCovers, type Permission } from './permissions.js';
+export { postureReport, type PostureCheck, type PostureReport } from './posture.js';
+export { createOrg } from './orgs.js';

@@ -38,7 +38,8 @@ function chainHash(prev: string, r: Omit<Row, 'hash' | 'prev_hash'>): string {
 }
 
 async function upsertSubject(trx: Knex, id: string, type: string, username: string | null, email: string | null) {
-  await trx('audit_subjects').insert({ id, type, username, email }).onConflict('id').merge(['username', 'email']);
+  // An event that does not know the email (most admin actions) must not erase a known one.
+  await trx('audit_subjects').insert({ id, type, username, email }).onConflict('id').merge(email === null ? ['username'] : ['username', 'email']);
 }
 
 export class AuditLog {

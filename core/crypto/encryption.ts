@@ -1,6 +1,6 @@
 // Encryption at rest for secrets the server must read back (TOTP seeds, RADIUS secrets,
 // signing keys): AES-256-GCM under the master key, which lives outside the database.
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { CairnError } from '../errors.js';
 
 const VERSION = 'v1';
@@ -37,6 +37,11 @@ export class SecretBox {
     } catch (err) {
       throw new CairnError('internal', 'sealed secret failed authentication', { cause: err, expose: false });
     }
+  }
+
+  /** A key for one purpose (e.g. the API key pepper), derived with HKDF-SHA256; never stored. */
+  deriveKey(label: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.#key, Buffer.alloc(0), `cairn:${label}`, 32));
   }
 
   // Printing a SecretBox must never show the key.
