@@ -1,0 +1,44 @@
+// The client address, judged on the real peer: X-Forwarded-For is believed only when the peer
+// is one of api.trustedProxies, and then walked from the right past trusted hops (the
+// left-most entries are whatever the client wrote). IPv4-mapped IPv6 becomes plain IPv4.
+import { ipInCidrs, normaliseIp } from '../../core/index.js';
+
+export function clientAddress(peer: string | undefined, forwarded: string | string[] | undefined, trusted: readonly string[]): string | null {
+  const p = peer ? normaliseIp(peer) : null;
+  if (!p) return null;
+  let addr = p.toString();
+  if (!trusted.length || !forwarded || !ipInCidrs(addr, trusted)) return addr;
+  const hops = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded).split(',').map((s) => s.trim()).filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = normaliseIp(hops[i]!);
+    if (!hop) return addr; // garbage: stop at the last address we could trust
+    addr = hop.toString();
+    if (!ipInCidrs(addr, trusted)) return addr;
+  }
+  return addr;
+}
+
+/** Fixed-window counter per key (login attempts per address), bounded in memory. */
+export class RateLimiter {
+  readonly #hits = new Map<string, { n: number; start: number }>();
+  constructor(readonly limit: number, readonly windowMs: number, readonly maxKeys = 50_000) {}
+
+  /** Seconds to wait, or 0 when the attempt may proceed. */
+  take(key: string, t = Date.now()): number {
+    let e = this.#hits.get(key);
+    if (!e || t - e.start >= this.windowMs) {
+      if (!e && this.#hits.size >= this.maxKeys) {
+        // Drop the oldest entries (Map keeps insertion order).
+        for (const k of this.#hits.keys()) {
+          this.#hits.delete(k);
+          if (this.#hits.size < this.maxKeys * 0.9) break;
+        }
+      }
+      e = { n: 0, start: t };
+      this.#hits.delete(key);
+      this.#hits.set(key, e);
+    }
+    e.n++;
+    return e.n > this.limit ? Math.ceil((e.start + this.windowMs - t) / 1000) : 0;
+  }
+}

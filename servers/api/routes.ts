@@ -1,0 +1,661 @@
+// THE route table: every route of /api/v1 with the permission it requires. Authorization is
+// decided from this table alone (main.ts onRequest hook), before any body is parsed; the
+// role × route test walks it exhaustively. 'public' routes need no credential; 'self' routes
+// need any valid credential; `session: true` routes refuse API keys (keys cannot mint keys,
+// create admins, or change their own credentials).
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type, type TSchema } from '@sinclair/typebox';
+import {
+  CairnError, eventToJson, postureReport, rolePermissions,
+  type ActionContext, type Admin, type AdminSession, type ApiKeys, type Directory, type KeyPrincipal, type Permission,
+} from '../../core/index.js';
+import type { Config } from '../../config/load.js';
+import { HttpProblem } from './errors.js';
+import * as S from './schemas.js';
+
+export type Who =
+  | { kind: 'session'; admin: Admin; session: AdminSession }
+  | { kind: 'api_key'; admin: Admin; key: KeyPrincipal };
+
+export interface Call {
+  dir: Directory;
+  keys: ApiKeys;
+  config: Readonly<Config>;
+  orgId: string;
+  /** The default org (login happens there). */
+  defaultOrgId: string;
+  ip: string | null;
+  who: Who | null;
+  actx: ActionContext;
+}
+
+// Bodies, queries and params are validated against the route's schema before a handler runs.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Req = FastifyRequest & { body: any; query: any; params: any };
+export interface RouteDef {
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  url: string;
+  permission: Permission | 'public' | 'self';
+  session?: boolean;
+  summary: string;
+  tag: string;
+  schema: { body?: TSchema; querystring?: TSchema; params?: TSchema; response: Record<number, TSchema> };
+  handler(req: Req, reply: FastifyReply, c: Call): Promise<unknown>;
+}
+
+// --- helpers -------------------------------------------------------------------------------
+
+export function etagOf(value: unknown): string {
+  return `"${createHash('sha256').update(JSON.stringify(value)).digest('base64url').slice(0, 27)}"`;
+}
+
+/** Optimistic concurrency: a PATCH with If-Match must name the current version. */
+function checkIfMatch(req: Req, current: unknown): void {
+  const h = req.headers['if-match'];
+  if (h === undefined) return;
+  const tags = String(h).split(',').map((s) => s.trim().replace(/^W\//, ''));
+  if (tags.includes('*') || tags.includes(etagOf(current))) return;
+  throw new HttpProblem('precondition_failed', 'the resource changed since it was read; GET it again and retry', 'If-Match');
+}
+
+function withEtag<T>(reply: FastifyReply, presented: T): T {
+  reply.header('etag', etagOf(presented));
+  return presented;
+}
+
+const encodeCursor = (k: unknown) => Buffer.from(JSON.stringify({ k })).toString('base64url');
+function decodeCursor(c: string | undefined): string | number | undefined {
+  if (c === undefined) return undefined;
+  try {
+    const v = (JSON.parse(Buffer.from(c, 'base64url').toString()) as { k?: unknown }).k;
+    if (typeof v === 'string' || typeof v === 'number') return v;
+  } catch {
+    /* fall through */
+  }
+  throw new CairnError('invalid_input', 'not a cursor this API issued', { field: 'cursor' });
+}
+
+function pageLimit(c: Call, asked: number | undefined): number {
+  return Math.min(asked ?? c.config.api.pageSizeDefault, c.config.api.pageSizeMax);
+}
+
+/** A page of an already sorted, small in-memory list (admins, keys, IP lists, rules...). */
+function pageOf<T>(items: T[], key: (t: T) => string, cursor: string | undefined, limit: number) {
+  const after = decodeCursor(cursor);
+  const rest = after === undefined ? items : items.filter((i) => key(i) > String(after));
+  const page = rest.slice(0, limit);
+  return { items: page, nextCursor: rest.length > limit ? encodeCursor(key(page[page.length - 1]!)) : null };
+}
+
+/** A page from a store query that orders by `key` and takes `after`; asks for one more. */
+async function pageFrom<T>(fetch: (after: string | undefined, limit: number) => Promise<T[]>, key: (t: T) => string, cursor: string | undefined, limit: number) {
+  const after = decodeCursor(cursor);
+  const rows = await fetch(after === undefined ? undefined : String(after), limit + 1);
+  const page = rows.slice(0, limit);
+  return { items: page, nextCursor: rows.length > limit ? encodeCursor(key(page[page.length - 1]!)) : null };
+}
+
+const ok204 = async (reply: FastifyReply) => {
+  reply.code(204);
+  return null;
+};
+
+function myRole(c: Call) {
+  return c.who!.admin.role;
+}
+
+const R = (code: number, s: TSchema) => ({ [code]: s });
+const sessionResponse = (r: Awaited<ReturnType<Directory['admins']['login']>>) =>
+  r.status === 'ok'
+    ? { status: r.status, token: r.token, expiresAt: r.expiresAt.toISOString(), admin: S.presentAdmin(r.admin), mustChangePassword: r.mustChangePassword }
+    : { status: r.status, enrollmentToken: r.enrollmentToken, expiresAt: r.expiresAt.toISOString(), totpSecret: r.totpSecret, otpauthUri: r.otpauthUri };
+
+function eventFilter(q: Record<string, unknown>) {
+  return {
+    ...(q.since ? { since: new Date(String(q.since)) } : {}),
+    ...(q.until ? { until: new Date(String(q.until)) } : {}),
+    ...(q.event_type ? { eventType: String(q.event_type) } : {}),
+    ...(q.actor ? { actorId: String(q.actor) } : {}),
+    ...(q.resource ? { resourceId: String(q.resource) } : {}),
+    ...(q.success !== undefined ? { success: q.success as boolean } : {}),
+  };
+}
+
+// --- the table -----------------------------------------------------------------------------
+
+export const routes: RouteDef[] = [
+  // auth
+  {
+    method: 'POST', url: '/auth/login', permission: 'public', tag: 'auth',
+    summary: 'Admin login: username, password and TOTP code; returns a short-lived session token (or a TOTP enrolment on first login).',
+    schema: { body: S.LoginBody, response: R(200, S.LoginResponse) },
+    handler: async (req, _reply, c) => sessionResponse(await c.dir.admins.login(c.defaultOrgId, req.body, c.ip)),
+  },
+  {
+    method: 'POST', url: '/auth/totp/confirm', permission: 'public', tag: 'auth',
+    summary: 'Confirm the TOTP enrolment begun at first login with a code from the app; returns a session.',
+    schema: { body: S.EnrollConfirmBody, response: R(200, S.SessionResponse) },
+    handler: async (req, _reply, c) => sessionResponse(await c.dir.admins.confirmEnrollment(c.defaultOrgId, req.body.enrollmentToken, req.body.code, c.ip)),
+  },
+  {
+    method: 'GET', url: '/auth/me', permission: 'self', tag: 'auth', summary: 'Who the presented credential is, and what it may do.',
+    schema: { response: R(200, S.MeResponse) },
+    handler: async (_req, _reply, c) => {
+      const w = c.who!;
+      const perms = w.kind === 'session' ? [...rolePermissions[w.admin.role]] : [...w.key.permissions];
+      return {
+        kind: w.kind === 'session' ? (w.session.kind === 'restricted' ? 'restricted' : 'session') : 'api_key', admin: S.presentAdmin(w.admin),
+        apiKeyId: w.kind === 'api_key' ? w.key.key.id : null, permissions: perms,
+        expiresAt: (w.kind === 'session' ? w.session.expiresAt : w.key.key.expiresAt).toISOString(),
+      };
+    },
+  },
+  {
+    method: 'POST', url: '/auth/logout', permission: 'self', session: true, tag: 'auth', summary: 'End this session.',
+    schema: { response: R(204, S.NoContent) },
+    handler: async (_req, reply, c) => {
+      if (c.who?.kind === 'session') await c.dir.admins.logout(c.actx, c.who.session.tokenHash);
+      return ok204(reply);
+    },
+  },
+  {
+    method: 'POST', url: '/auth/password', permission: 'self', session: true, tag: 'auth', summary: 'Change your own password (ends your other sessions).',
+    schema: { body: S.PasswordChangeBody, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      const w = c.who as Extract<Who, { kind: 'session' }>;
+      await c.dir.admins.changeOwnPassword(c.actx, w.admin.id, req.body.currentPassword, req.body.newPassword, w.session.tokenHash);
+      return ok204(reply);
+    },
+  },
+
+  // users
+  {
+    method: 'GET', url: '/users', permission: 'users.read', tag: 'users', summary: 'List users by username; filters: state, search.',
+    schema: { querystring: S.UserListQuery, response: R(200, S.Page(S.UserSchema)) },
+    handler: async (req, _reply, c) => {
+      const p = await pageFrom((after, limit) => c.dir.users.list(c.orgId, { after, limit, state: req.query.state, search: req.query.search }), (u) => u.username, req.query.cursor, pageLimit(c, req.query.limit));
+      return { items: p.items.map(S.presentUser), nextCursor: p.nextCursor };
+    },
+  },
+  {
+    method: 'POST', url: '/users', permission: 'users.write', tag: 'users', summary: 'Create a user.',
+    schema: { body: S.UserCreate, response: R(201, S.UserSchema) },
+    handler: async (req, reply, c) => {
+      reply.code(201);
+      return withEtag(reply, S.presentUser(await c.dir.users.create(c.actx, req.body)));
+    },
+  },
+  {
+    method: 'GET', url: '/users/:id', permission: 'users.read', tag: 'users', summary: 'One user (ETag for If-Match).',
+    schema: { params: S.IdParams, response: R(200, S.UserSchema) },
+    handler: async (req, reply, c) => withEtag(reply, S.presentUser(await c.dir.users.get(c.orgId, req.params.id))),
+  },
+  {
+    method: 'PATCH', url: '/users/:id', permission: 'users.write', tag: 'users', summary: 'Change a user\'s attributes (If-Match honoured).',
+    schema: { params: S.IdParams, body: S.UserPatch, response: R(200, S.UserSchema) },
+    handler: async (req, reply, c) => {
+      checkIfMatch(req, S.presentUser(await c.dir.users.get(c.orgId, req.params.id)));
+      return withEtag(reply, S.presentUser(await c.dir.users.update(c.actx, req.params.id, req.body)));
+    },
+  },
+  {
+    method: 'DELETE', url: '/users/:id', permission: 'users.write', tag: 'users', summary: 'Delete and erase a user (the audit trail keeps a pseudonymous id).',
+    schema: { params: S.IdParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.users.delete(c.actx, req.params.id);
+      return ok204(reply);
+    },
+  },
+  {
+    method: 'POST', url: '/users/:id/password', permission: 'users.credentials', tag: 'users', summary: 'Reset a user\'s password (policy and history apply).',
+    schema: { params: S.IdParams, body: S.PasswordReset, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.users.setPassword(c.actx, req.params.id, req.body.password, { mustChange: req.body.mustChangePassword ?? true });
+      return ok204(reply);
+    },
+  },
+  {
+    method: 'POST', url: '/users/:id/unlock', permission: 'users.credentials', tag: 'users', summary: 'Clear every lockout of a user.',
+    schema: { params: S.IdParams, response: R(200, S.UserSchema) },
+    handler: async (req, _reply, c) => S.presentUser(await c.dir.users.unlock(c.actx, req.params.id)),
+  },
+  {
+    method: 'POST', url: '/users/:id/must-change-password', permission: 'users.credentials', tag: 'users', summary: 'Require (or stop requiring) a password change at next login.',
+    schema: { params: S.IdParams, body: S.MustChange, response: R(200, S.UserSchema) },
+    handler: async (req, _reply, c) => S.presentUser(await c.dir.users.update(c.actx, req.params.id, { mustChangePassword: req.body.mustChangePassword })),
+  },
+  {
+    method: 'POST', url: '/users/:id/suspend', permission: 'users.write', tag: 'users', summary: 'Suspend: access ends everywhere at once.',
+    schema: { params: S.IdParams, response: R(200, S.UserSchema) },
+    handler: async (req, _reply, c) => S.presentUser(await c.dir.users.setState(c.actx, req.params.id, 'suspended')),
+  },
+  {
+    method: 'POST', url: '/users/:id/reactivate', permission: 'users.write', tag: 'users', summary: 'Reactivate a suspended or staged user.',
+    schema: { params: S.IdParams, response: R(200, S.UserSchema) },
+    handler: async (req, _reply, c) => S.presentUser(await c.dir.users.setState(c.actx, req.params.id, 'active')),
+  },
+  {
+    method: 'POST', url: '/users/:id/totp/reset', permission: 'users.credentials', tag: 'users', summary: 'Remove a user\'s TOTP and recovery codes (they enrol again).',
+    schema: { params: S.IdParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.users.resetTotp(c.actx, req.params.id);
+      return ok204(reply);
+    },
+  },
+  {
+    method: 'POST', url: '/users/:id/totp/enroll', permission: 'users.credentials', tag: 'users', summary: 'Begin a TOTP enrolment for a user; the seed is shown once.',
+    schema: { params: S.IdParams, response: R(200, S.TotpBegin) },
+    handler: async (req, reply, c) => {
+      reply.header('cache-control', 'no-store');
+      const r = await c.dir.users.beginTotp(c.actx, req.params.id);
+      return { secret: r.secret, otpauthUri: r.uri };
+    },
+  },
+  {
+    method: 'POST', url: '/users/:id/totp/confirm', permission: 'users.credentials', tag: 'users', summary: 'Confirm a user\'s TOTP enrolment; returns recovery codes once.',
+    schema: { params: S.IdParams, body: S.TotpConfirm, response: R(200, S.RecoveryCodes) },
+    handler: async (req, reply, c) => {
+      reply.header('cache-control', 'no-store');
+      return c.dir.users.confirmTotp(c.actx, req.params.id, req.body.code);
+    },
+  },
+  {
+    method: 'GET', url: '/users/:id/ssh-keys', permission: 'users.read', tag: 'users', summary: 'A user\'s SSH public keys.',
+    schema: { params: S.IdParams, response: R(200, Type.Object({ items: Type.Array(S.SshKeySchema) }, { additionalProperties: false })) },
+    handler: async (req, _reply, c) => ({ items: S.presentUser(await c.dir.users.get(c.orgId, req.params.id)).sshKeys }),
+  },
+  {
+    method: 'POST', url: '/users/:id/ssh-keys', permission: 'users.write', tag: 'users', summary: 'Add an SSH public key (authorized_keys line).',
+    schema: { params: S.IdParams, body: S.SshKeyCreate, response: R(201, S.SshKeySchema) },
+    handler: async (req, reply, c) => {
+      const k = await c.dir.users.addSshKey(c.actx, req.params.id, req.body.publicKey);
+      reply.code(201);
+      return { ...k, createdAt: k.createdAt.toISOString() };
+    },
+  },
+  {
+    method: 'DELETE', url: '/users/:id/ssh-keys/:keyId', permission: 'users.write', tag: 'users', summary: 'Remove an SSH key.',
+    schema: { params: S.SshKeyParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.users.removeSshKey(c.actx, req.params.id, req.params.keyId);
+      return ok204(reply);
+    },
+  },
+
+  // groups
+  {
+    method: 'GET', url: '/groups', permission: 'groups.read', tag: 'groups', summary: 'List groups by name.',
+    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.GroupSchema)) },
+    handler: async (req, _reply, c) => {
+      const p = await pageFrom((after, limit) => c.dir.groups.list(c.orgId, { after, limit }), (g) => g.name, req.query.cursor, pageLimit(c, req.query.limit));
+      return { items: p.items.map(S.presentGroup), nextCursor: p.nextCursor };
+    },
+  },
+  {
+    method: 'POST', url: '/groups', permission: 'groups.write', tag: 'groups', summary: 'Create a group.',
+    schema: { body: S.GroupCreate, response: R(201, S.GroupSchema) },
+    handler: async (req, reply, c) => {
+      reply.code(201);
+      return withEtag(reply, S.presentGroup(await c.dir.groups.create(c.actx, req.body)));
+    },
+  },
+  {
+    method: 'GET', url: '/groups/:id', permission: 'groups.read', tag: 'groups', summary: 'One group with its member ids.',
+    schema: { params: S.IdParams, response: R(200, S.GroupSchema) },
+    handler: async (req, reply, c) => withEtag(reply, S.presentGroup(await c.dir.groups.get(c.orgId, req.params.id))),
+  },
+  {
+    method: 'PATCH', url: '/groups/:id', permission: 'groups.write', tag: 'groups', summary: 'Change a group\'s description (If-Match honoured).',
+    schema: { params: S.IdParams, body: S.GroupPatch, response: R(200, S.GroupSchema) },
+    handler: async (req, reply, c) => {
+      checkIfMatch(req, S.presentGroup(await c.dir.groups.get(c.orgId, req.params.id)));
+      return withEtag(reply, S.presentGroup(await c.dir.groups.update(c.actx, req.params.id, req.body)));
+    },
+  },
+  {
+    method: 'DELETE', url: '/groups/:id', permission: 'groups.write', tag: 'groups', summary: 'Delete a group.',
+    schema: { params: S.IdParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.groups.delete(c.actx, req.params.id);
+      return ok204(reply);
+    },
+  },
+  {
+    method: 'PUT', url: '/groups/:id/members/:userId', permission: 'groups.write', tag: 'groups', summary: 'Add a user to a group (idempotent).',
+    schema: { params: S.MemberParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.groups.addMember(c.actx, req.params.id, req.params.userId);
+      return ok204(reply);
+    },
+  },
+  {
+    method: 'DELETE', url: '/groups/:id/members/:userId', permission: 'groups.write', tag: 'groups', summary: 'Remove a user from a group.',
+    schema: { params: S.MemberParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.groups.removeMember(c.actx, req.params.id, req.params.userId);
+      return ok204(reply);
+    },
+  },
+
+  // systems
+  {
+    method: 'GET', url: '/systems', permission: 'systems.read', tag: 'systems', summary: 'List systems (hosts) by hostname.',
+    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.SystemSchema)) },
+    handler: async (req, _reply, c) => {
+      const p = await pageFrom((after, limit) => c.dir.systems.list(c.orgId, { after, limit }), (s) => s.hostname, req.query.cursor, pageLimit(c, req.query.limit));
+      return { items: p.items.map(S.presentSystem), nextCursor: p.nextCursor };
+    },
+  },
+  {
+    method: 'POST', url: '/systems', permission: 'systems.write', tag: 'systems', summary: 'Register a system with its login and sudo groups.',
+    schema: { body: S.SystemCreate, response: R(201, S.SystemSchema) },
+    handler: async (req, reply, c) => {
+      reply.code(201);
+      return withEtag(reply, S.presentSystem(await c.dir.systems.create(c.actx, req.body)));
+    },
+  },
+  {
+    method: 'GET', url: '/systems/:id', permission: 'systems.read', tag: 'systems', summary: 'One system.',
+    schema: { params: S.IdParams, response: R(200, S.SystemSchema) },
+    handler: async (req, reply, c) => withEtag(reply, S.presentSystem(await c.dir.systems.get(c.orgId, req.params.id))),
+  },
+  {
+    method: 'PATCH', url: '/systems/:id', permission: 'systems.write', tag: 'systems', summary: 'Change a system (If-Match honoured).',
+    schema: { params: S.IdParams, body: S.SystemPatch, response: R(200, S.SystemSchema) },
+    handler: async (req, reply, c) => {
+      checkIfMatch(req, S.presentSystem(await c.dir.systems.get(c.orgId, req.params.id)));
+      return withEtag(reply, S.presentSystem(await c.dir.systems.update(c.actx, req.params.id, req.body)));
+    },
+  },
+  {
+    method: 'DELETE', url: '/systems/:id', permission: 'systems.write', tag: 'systems', summary: 'Delete a system.',
+    schema: { params: S.IdParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.systems.delete(c.actx, req.params.id);
+      return ok204(reply);
+    },
+  },
+
+  // LDAP service accounts
+  {
+    method: 'GET', url: '/service-accounts', permission: 'service_accounts.read', tag: 'service-accounts', summary: 'List LDAP service accounts.',
+    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.ServiceAccountSchema)) },
+    handler: async (req, _reply, c) => {
+      const p = pageOf(await c.dir.serviceAccounts.list(c.orgId), (a) => a.name, req.query.cursor, pageLimit(c, req.query.limit));
+      return { items: p.items.map(S.presentServiceAccount), nextCursor: p.nextCursor };
+    },
+  },
+  {
+    method: 'POST', url: '/service-accounts', permission: 'service_accounts.write', tag: 'service-accounts', summary: 'Create a service account; its generated password is shown once.',
+    schema: { body: S.ServiceAccountCreate, response: R(201, S.ServiceAccountWithPassword) },
+    handler: async (req, reply, c) => {
+      const r = await c.dir.serviceAccounts.create(c.actx, req.body);
+      reply.code(201).header('cache-control', 'no-store');
+      return { account: S.presentServiceAccount(r.account), password: r.password };
+    },
+  },
+  {
+    method: 'GET', url: '/service-accounts/:id', permission: 'service_accounts.read', tag: 'service-accounts', summary: 'One service account.',
+    schema: { params: S.IdParams, response: R(200, S.ServiceAccountSchema) },
+    handler: async (req, reply, c) => withEtag(reply, S.presentServiceAccount(await c.dir.serviceAccounts.get(c.orgId, req.params.id))),
+  },
+  {
+    method: 'POST', url: '/service-accounts/:id/password', permission: 'service_accounts.write', tag: 'service-accounts', summary: 'Generate a new password (shown once).',
+    schema: { params: S.IdParams, response: R(200, S.GeneratedPassword) },
+    handler: async (req, reply, c) => {
+      reply.header('cache-control', 'no-store');
+      return { password: await c.dir.serviceAccounts.resetPassword(c.actx, req.params.id) };
+    },
+  },
+  {
+    method: 'DELETE', url: '/service-accounts/:id', permission: 'service_accounts.write', tag: 'service-accounts', summary: 'Delete a service account.',
+    schema: { params: S.IdParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.serviceAccounts.delete(c.actx, req.params.id);
+      return ok204(reply);
+    },
+  },
+
+  // IP lists and conditional access
+  {
+    method: 'GET', url: '/ip-lists', permission: 'policies.read', tag: 'policies', summary: 'List IP lists.',
+    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.IpListSchema)) },
+    handler: async (req, _reply, c) => {
+      const p = pageOf(await c.dir.policies.ipLists(c.orgId), (l) => l.name, req.query.cursor, pageLimit(c, req.query.limit));
+      return { items: p.items.map(S.presentIpList), nextCursor: p.nextCursor };
+    },
+  },
+  {
+    method: 'POST', url: '/ip-lists', permission: 'policies.write', tag: 'policies', summary: 'Create an IP list (IPv4/IPv6 CIDRs).',
+    schema: { body: S.IpListCreate, response: R(201, S.IpListSchema) },
+    handler: async (req, reply, c) => {
+      reply.code(201);
+      return S.presentIpList(await c.dir.policies.createIpList(c.actx, req.body));
+    },
+  },
+  {
+    method: 'GET', url: '/ip-lists/:id', permission: 'policies.read', tag: 'policies', summary: 'One IP list.',
+    schema: { params: S.IdParams, response: R(200, S.IpListSchema) },
+    handler: async (req, _reply, c) => {
+      const l = (await c.dir.policies.ipLists(c.orgId)).find((x) => x.id === req.params.id);
+      if (!l) throw new CairnError('not_found', 'IP list not found');
+      return S.presentIpList(l);
+    },
+  },
+  {
+    method: 'GET', url: '/access-rules', permission: 'policies.read', tag: 'policies', summary: 'Conditional-access rules in evaluation order.',
+    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.AccessRuleSchema)) },
+    handler: async (req, _reply, c) => {
+      const rules = await c.dir.policies.accessRules(c.orgId);
+      const indexed = rules.map((r, i) => ({ r, k: String(i).padStart(8, '0') }));
+      const p = pageOf(indexed, (x) => x.k, req.query.cursor, pageLimit(c, req.query.limit));
+      return { items: p.items.map((x) => S.presentRule(x.r)), nextCursor: p.nextCursor };
+    },
+  },
+  {
+    method: 'POST', url: '/access-rules', permission: 'policies.write', tag: 'policies', summary: 'Add a conditional-access rule.',
+    schema: { body: S.AccessRuleCreate, response: R(201, S.AccessRuleSchema) },
+    handler: async (req, reply, c) => {
+      const b = req.body;
+      reply.code(201);
+      return S.presentRule(await c.dir.policies.createAccessRule(c.actx, { name: b.name, priority: b.priority, protocol: b.protocol, groupId: b.groupId ?? null, ipListId: b.ipListId ?? null, negateIpList: !!b.negateIpList, action: b.action }));
+    },
+  },
+  {
+    method: 'DELETE', url: '/access-rules/:id', permission: 'policies.write', tag: 'policies', summary: 'Delete a conditional-access rule.',
+    schema: { params: S.IdParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.policies.deleteAccessRule(c.actx, req.params.id);
+      return ok204(reply);
+    },
+  },
+
+  // policies
+  {
+    method: 'GET', url: '/policies/password', permission: 'policies.read', tag: 'policies', summary: 'The password and lockout policy.',
+    schema: { response: R(200, S.PasswordPolicySchema) },
+    handler: async (_req, reply, c) => withEtag(reply, await c.dir.policies.passwordPolicy(c.orgId)),
+  },
+  {
+    method: 'PATCH', url: '/policies/password', permission: 'policies.write', tag: 'policies', summary: 'Change the password and lockout policy (If-Match honoured).',
+    schema: { body: S.PasswordPolicyPatch, response: R(200, S.PasswordPolicySchema) },
+    handler: async (req, reply, c) => {
+      checkIfMatch(req, await c.dir.policies.passwordPolicy(c.orgId));
+      return withEtag(reply, await c.dir.policies.setPasswordPolicy(c.actx, req.body));
+    },
+  },
+  {
+    method: 'GET', url: '/policies/mfa', permission: 'policies.read', tag: 'policies', summary: 'Where a second factor is required.',
+    schema: { response: R(200, S.MfaPolicySchema) },
+    handler: async (_req, reply, c) => withEtag(reply, await c.dir.policies.mfaPolicy(c.orgId)),
+  },
+  {
+    method: 'PATCH', url: '/policies/mfa', permission: 'policies.write', tag: 'policies', summary: 'Change where MFA is required (turning it off is audited and logged at warn).',
+    schema: { body: S.MfaPolicyPatch, response: R(200, S.MfaPolicySchema) },
+    handler: async (req, reply, c) => {
+      checkIfMatch(req, await c.dir.policies.mfaPolicy(c.orgId));
+      return withEtag(reply, await c.dir.policies.setMfaRequired(c.actx, req.body.required));
+    },
+  },
+
+  // admins
+  {
+    method: 'GET', url: '/admins', permission: 'admins.read', tag: 'admins', summary: 'List administrators.',
+    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.AdminSchema)) },
+    handler: async (req, _reply, c) => {
+      const p = pageOf(await c.dir.admins.list(c.orgId), (a) => a.username, req.query.cursor, pageLimit(c, req.query.limit));
+      return { items: p.items.map(S.presentAdmin), nextCursor: p.nextCursor };
+    },
+  },
+  {
+    method: 'POST', url: '/admins', permission: 'admins.write', session: true, tag: 'admins', summary: 'Create an administrator account (they enrol TOTP at first login).',
+    schema: { body: S.AdminCreate, response: R(201, S.AdminSchema) },
+    handler: async (req, reply, c) => {
+      reply.code(201);
+      return withEtag(reply, S.presentAdmin(await c.dir.admins.create(c.actx, req.body)));
+    },
+  },
+  {
+    method: 'GET', url: '/admins/:id', permission: 'admins.read', tag: 'admins', summary: 'One administrator.',
+    schema: { params: S.IdParams, response: R(200, S.AdminSchema) },
+    handler: async (req, reply, c) => withEtag(reply, S.presentAdmin(await c.dir.admins.get(c.orgId, req.params.id))),
+  },
+  {
+    method: 'PATCH', url: '/admins/:id', permission: 'admins.write', session: true, tag: 'admins', summary: 'Change an administrator\'s email, role or state (If-Match honoured).',
+    schema: { params: S.IdParams, body: S.AdminPatch, response: R(200, S.AdminSchema) },
+    handler: async (req, reply, c) => {
+      checkIfMatch(req, S.presentAdmin(await c.dir.admins.get(c.orgId, req.params.id)));
+      return withEtag(reply, S.presentAdmin(await c.dir.admins.update(c.actx, req.params.id, req.body)));
+    },
+  },
+  {
+    method: 'DELETE', url: '/admins/:id', permission: 'admins.write', session: true, tag: 'admins', summary: 'Delete an administrator; their API keys are revoked.',
+    schema: { params: S.IdParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.admins.delete(c.actx, req.params.id);
+      return ok204(reply);
+    },
+  },
+  {
+    method: 'POST', url: '/admins/:id/totp/reset', permission: 'admins.write', session: true, tag: 'admins', summary: 'Remove an administrator\'s TOTP (they enrol again at next login).',
+    schema: { params: S.IdParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.admins.resetTotp(c.actx, req.params.id);
+      return ok204(reply);
+    },
+  },
+  {
+    method: 'POST', url: '/admins/:id/unlock', permission: 'admins.write', session: true, tag: 'admins', summary: 'Clear an administrator\'s login lockout.',
+    schema: { params: S.IdParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.admins.unlock(c.actx, req.params.id);
+      return ok204(reply);
+    },
+  },
+
+  // API keys
+  {
+    method: 'GET', url: '/api-keys', permission: 'api_keys.read', tag: 'api-keys', summary: 'List API keys (never their secrets).',
+    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.ApiKeySchema)) },
+    handler: async (req, _reply, c) => {
+      const all = await c.keys.list(c.orgId);
+      const p = pageOf(all, (k) => `${k.createdAt.toISOString()}|${k.id}`, req.query.cursor, pageLimit(c, req.query.limit));
+      return { items: p.items.map(S.presentKey), nextCursor: p.nextCursor };
+    },
+  },
+  {
+    method: 'POST', url: '/api-keys', permission: 'api_keys.write', session: true, tag: 'api-keys', summary: 'Create an API key; the full key is in this response only.',
+    schema: { body: S.ApiKeyCreate, response: R(201, S.ApiKeyWithSecret) },
+    handler: async (req, reply, c) => {
+      const r = await c.keys.create(c.actx, req.body, myRole(c));
+      reply.code(201).header('cache-control', 'no-store');
+      return { key: S.presentKey(r.key), secret: r.secret };
+    },
+  },
+  {
+    method: 'POST', url: '/api-keys/revoke-all', permission: 'api_keys.write', session: true, tag: 'api-keys',
+    summary: 'Emergency: revoke every API key of the organization. Administrator session and a fresh TOTP code required.',
+    schema: { body: S.RevokeAllBody, response: R(200, S.RevokeAllResponse) },
+    handler: async (req, _reply, c) => {
+      const w = c.who!;
+      if (w.kind !== 'session' || w.admin.role !== 'administrator') throw new CairnError('forbidden', 'an Administrator session is required');
+      if (!(await c.dir.admins.verifyStepUp(c.orgId, w.admin.id, req.body.otp))) {
+        await c.dir.audit.record(c.actx, { eventType: 'api_key.revoked_all', success: false, reason: 'mfa_invalid' });
+        throw new CairnError('forbidden', 'a valid, unused TOTP code is required', { field: 'otp' });
+      }
+      return { revoked: await c.keys.revokeAll(c.actx) };
+    },
+  },
+  {
+    method: 'GET', url: '/api-keys/:id', permission: 'api_keys.read', tag: 'api-keys', summary: 'One API key (never its secret).',
+    schema: { params: S.IdParams, response: R(200, S.ApiKeySchema) },
+    handler: async (req, _reply, c) => S.presentKey(await c.keys.get(c.orgId, req.params.id)),
+  },
+  {
+    method: 'POST', url: '/api-keys/:id/rotate', permission: 'api_keys.write', session: true, tag: 'api-keys',
+    summary: 'Issue a successor; the old key keeps working for overlapHours (default api.keyRotateOverlapHours).',
+    schema: { params: S.IdParams, body: Type.Optional(S.ApiKeyRotate), response: R(200, S.ApiKeyRotated) },
+    handler: async (req, reply, c) => {
+      const r = await c.keys.rotate(c.actx, req.params.id, req.body ?? {});
+      reply.header('cache-control', 'no-store');
+      return { key: S.presentKey(r.key), secret: r.secret, previous: S.presentKey(r.previous) };
+    },
+  },
+  {
+    method: 'DELETE', url: '/api-keys/:id', permission: 'api_keys.write', session: true, tag: 'api-keys', summary: 'Revoke an API key now (kept for the record).',
+    schema: { params: S.IdParams, response: R(200, S.ApiKeySchema) },
+    handler: async (req, _reply, c) => S.presentKey(await c.keys.revoke(c.actx, req.params.id)),
+  },
+
+  // audit trail
+  {
+    method: 'GET', url: '/events', permission: 'events.read', tag: 'events',
+    summary: 'Audit events; filters: since, until, event_type, actor (id), resource (id), success; cursor pagination.',
+    schema: { querystring: S.EventQuery, response: R(200, S.Page(S.EventSchema)) },
+    handler: async (req, _reply, c) => {
+      const q = req.query;
+      const order = q.order ?? 'desc';
+      const after = decodeCursor(q.cursor);
+      if (after !== undefined && typeof after !== 'number') throw new CairnError('invalid_input', 'not a cursor this API issued', { field: 'cursor' });
+      const limit = pageLimit(c, q.limit);
+      const rows = await c.dir.audit.list({
+        orgId: c.orgId, ...eventFilter(q), limit: limit + 1, order,
+        ...(after === undefined ? {} : order === 'asc' ? { afterSeq: after } : { beforeSeq: after }),
+      });
+      const page = rows.slice(0, limit);
+      return { items: page.map(eventToJson), nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.seq) : null };
+    },
+  },
+  {
+    method: 'GET', url: '/events/export', permission: 'events.read', tag: 'events', summary: 'Stream matching audit events as JSON lines, oldest first (filters as /events, plus after_seq).',
+    schema: { querystring: S.ExportQuery, response: R(200, Type.String({ description: 'application/x-ndjson: one event per line' })) },
+    handler: async (req, reply, c) => {
+      const filter = eventFilter(req.query);
+      const { dir, orgId } = c;
+      let afterSeq = req.query.after_seq ?? 0;
+      async function* lines() {
+        for (;;) {
+          const rows = await dir.audit.list({ orgId, ...filter, afterSeq, limit: 500, order: 'asc' });
+          for (const e of rows) yield JSON.stringify(eventToJson(e)) + '\n';
+          if (rows.length < 500) return;
+          afterSeq = rows[rows.length - 1]!.seq;
+        }
+      }
+      reply.type('application/x-ndjson').header('cache-control', 'no-store');
+      return reply.send(Readable.from(lines()));
+    },
+  },
+
+  // posture
+  {
+    method: 'GET', url: '/posture', permission: 'posture.read', tag: 'posture', summary: 'The deployment\'s settings checked against CIS, NIST 800-53, HIPAA and GDPR Art. 32 controls.',
+    schema: { response: R(200, S.PostureSchema) },
+    handler: async (_req, _reply, c) => {
+      const r = await postureReport(c.dir, c.orgId);
+      return { ...r, generatedAt: r.generatedAt.toISOString() };
+    },
+  },
+];
+
