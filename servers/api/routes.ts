@@ -250,6 +250,8 @@ export const routes: RouteDef[] = [
     handler: async (req, reply, c) => {
       reply.header('cache-control', 'no-store');
       const r = await c.dir.users.beginTotp(c.actx, req.params.id);
+      // The core stores the pending seed without an event; the API records who started it.
+      await c.dir.audit.record(c.actx, { eventType: 'user.mfa_enrollment_started', success: true, resource: { type: 'user', id: req.params.id, name: null }, mfaType: 'totp' });
       return { secret: r.secret, otpauthUri: r.uri };
     },
   },
