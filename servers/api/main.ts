@@ -57,6 +57,8 @@ export async function register(app: FastifyInstance, ctx: ApiContext): Promise<{
   addFormats.default(queryAjv);
 
   await app.register(async (api) => {
+    // JSON only: no text/plain bodies reaching a handler as strings.
+    api.removeContentTypeParser(['text/plain']);
     api.setValidatorCompiler(({ schema, httpPart }) => {
       const v = (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema);
       const optional = (schema as Record<symbol, unknown>)[OPTIONAL] === 'Optional';
@@ -84,6 +86,8 @@ export async function register(app: FastifyInstance, ctx: ApiContext): Promise<{
           return sendProblem(reply, problemFromHttp(new HttpProblem('payload_too_large', `at most ${config.api.bodyLimitBytes} bytes`), instance));
         case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
           return sendProblem(reply, problemFromHttp(new HttpProblem('unsupported_media_type', 'send application/json'), instance));
+        case 'FST_ERR_CTP_INVALID_JSON_BODY': // also __proto__ keys (secure-json-parse)
+          return sendProblem(reply, problemFromError(new CairnError('invalid_input', 'the body is not valid JSON or holds a forbidden __proto__ key', { field: 'body' }), instance));
         case 'FST_ERR_CTP_EMPTY_JSON_BODY':
         case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
           return sendProblem(reply, problemFromError(new CairnError('invalid_input', 'a JSON body is required', { field: 'body' }), instance));
