@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/load.js';
 import {
-  bootstrap, createLogger, eventToJson, isCairnError, openDirectory, systemContext, type Directory, type Group, type Logger,
+  bootstrap, createLogger, eventToJson, isCairnError, openDirectory, postureReport, systemContext, type Directory, type Group, type Logger,
   type Org, type User,
 } from '../core/index.js';
 
@@ -34,6 +34,9 @@ Groups:
 Audit trail:
   audit tail [-n N] [--follow] [--json]
   audit verify                 check the hash chain; exit 1 if it is broken
+
+Security posture:
+  posture [--json]             the deployment's settings against CIS / NIST 800-53 / HIPAA / GDPR controls
 
 Configuration: defaults < --config FILE (YAML/JSON) < CAIRN_* environment (e.g. CAIRN_DATABASE__URL).
 `;
@@ -314,6 +317,20 @@ async function main(argv: string[]): Promise<number> {
           print(next);
           after = next.at(-1)?.seq ?? after;
         }
+      });
+    case 'posture':
+      return withDirectory(config, log, async (dir, org) => {
+        const report = await postureReport(dir, org.id);
+        if (values.json) {
+          console.log(JSON.stringify(report, null, 2));
+          return 0;
+        }
+        for (const c of report.checks) {
+          const ids = [...c.frameworks.cis.map((x) => `CIS ${x}`), ...c.frameworks.nist80053, ...c.frameworks.hipaa.map((x) => `HIPAA ${x}`), ...c.frameworks.gdpr.map((x) => `GDPR ${x}`)];
+          console.log(`${c.status === 'pass' ? 'PASS' : 'FAIL'}  ${c.title}\n      ${c.finding}\n      why: ${c.why}\n      ${ids.join(', ')}`);
+        }
+        console.log(`${report.passed} passed, ${report.failed} failed`);
+        return 0;
       });
     default:
       throw new UsageError(`unknown command: ${command}`);
