@@ -59,6 +59,15 @@ export async function register(app: FastifyInstance, ctx: ApiContext): Promise<{
   await app.register(async (api) => {
     // JSON only: no text/plain bodies reaching a handler as strings.
     api.removeContentTypeParser(['text/plain']);
+    // An empty body sent as JSON (curl -H 'content-type: application/json' -X POST) is no body;
+    // routes that need one then fail validation naming "body". __proto__ keys stay refused.
+    const json = api.getDefaultJsonParser('error', 'error');
+    api.removeContentTypeParser('application/json');
+    api.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+      const text = typeof body === 'string' ? body : body.toString('utf8');
+      if (text.trim() === '') return done(null, undefined);
+      return json(req, text, done);
+    });
     api.setValidatorCompiler(({ schema, httpPart }) => {
       const v = (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema);
       const optional = (schema as Record<symbol, unknown>)[OPTIONAL] === 'Optional';
