@@ -11,6 +11,9 @@ export const redactPaths = [
   'authorization', '*.authorization', 'req.headers.authorization', 'req.headers.cookie',
   'headers.authorization', 'headers.cookie', 'cookie', '*.cookie', 'userPassword', '*.userPassword',
   'database.url', 'config.database.url', 'sharedSecret', '*.sharedSecret',
+  // management API
+  'enrollmentToken', '*.enrollmentToken', 'totpSecret', '*.totpSecret', 'otpauthUri', '*.otpauthUri',
+  'currentPassword', '*.currentPassword', 'keyPepper', '*.keyPepper', 'api.webhook.secret', 'config.api.webhook.secret',
 ];
 
 export interface LogOptions {
