@@ -86,6 +86,7 @@ export const configSchema = Type.Object(
         sessionTtlMinutes: Type.Integer({ minimum: 1, maximum: 1440, default: 60, description: 'Absolute lifetime of an admin session token.' }),
         sessionIdleMinutes: Type.Integer({ minimum: 1, maximum: 1440, default: 15, description: 'An admin session unused this long ends.' }),
         loginPerMinute: Type.Integer({ minimum: 1, default: 20, description: 'Admin login attempts accepted per client address per minute (then 429).' }),
+        failedAuthPerMinute: Type.Integer({ minimum: 1, default: 60, description: 'Requests with a wrong API key or session token accepted per client address per minute; then every request from it gets 429 until the minute ends.' }),
         keyPepper: secret(Type.String({ default: '', description: 'Server-side pepper for API key HMACs (base64, >= 32 bytes). Empty = derived from the master key (rotating the master key then invalidates every API key).' })),
         keyDefaultDays: Type.Integer({ minimum: 1, default: 90, description: 'Lifetime of a new API key when none is asked for.' }),
         keyMaxDays: Type.Integer({ minimum: 1, default: 365, description: 'Longest lifetime an API key may be given. Keys always expire.' }),

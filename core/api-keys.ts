@@ -236,7 +236,7 @@ export class ApiKeys {
    * (the audit trail records which, for keys that exist). The secret is compared in constant
    * time, and an unknown public id costs the same HMAC and compare.
    */
-  async authenticate(presented: string, clientIp: string | null): Promise<KeyPrincipal | null> {
+  async authenticate(presented: string, clientIp: string | null, opts: { auditFailures?: boolean } = {}): Promise<KeyPrincipal | null> {
     const m = KEY_RE.exec(presented);
     if (!m) return null;
     const [, publicId, secret] = m as unknown as [string, string, string];
@@ -247,6 +247,7 @@ export class ApiKeys {
     if (!row) return null;
     const t = now();
     const fail = async (reason: string) => {
+      if (opts.auditFailures === false) return null;
       await this.#d.audit.record(
         { orgId: row.org_id, actor: { type: 'api_key', id: row.id, name: row.name }, clientIp, service: 'api', keyId: row.id },
         { eventType: 'api_key.auth_failed', success: false, reason },

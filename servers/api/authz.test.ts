@@ -31,7 +31,7 @@ async function sessions(h: ApiHarness) {
 
 for (const backend of backends) {
   t.test(`role × route matrix on ${backend}`, async (t) => {
-    const h = await startApi(backend);
+    const h = await startApi(backend, { api: { failedAuthPerMinute: 100000 } });
     t.teardown(h.stop);
     const tokens = await sessions(h);
     const keys: Record<string, string> = {};

@@ -161,6 +161,20 @@ t.test('admin login: MFA, lockout, rate limit, sessions', async (t) => {
   t.equal((await h.c.call('GET', `${P}/auth/me`, { token: pwOnly.json.token })).status, 401, 'expired session');
 });
 
+t.test('failed credentials per address are limited without locking out valid ones', async (t) => {
+  const h = await startApi('sqlite', { api: { failedAuthPerMinute: 5 } });
+  t.teardown(h.stop);
+  const key = (await h.c.call('POST', `${P}/api-keys`, { token: h.admin.token, body: { name: 'k', role: 'read_only' } })).json;
+  const wrong = key.secret.slice(0, -1) + (key.secret.endsWith('A') ? 'B' : 'A');
+  const codes: number[] = [];
+  for (let i = 0; i < 8; i++) codes.push((await h.c.call('GET', `${P}/users`, { token: wrong })).status);
+  t.same(codes, [401, 401, 401, 401, 401, 429, 429, 429]);
+  t.equal((await h.c.call('GET', `${P}/users`, { token: key.secret })).status, 200, 'a valid key from the same address still works');
+  const failures = await h.s.dir.audit.list({ eventType: 'api_key.auth_failed', limit: 100 });
+  t.equal(failures.length, 5, 'failures past the limit are not audited one by one');
+  t.ok(logLines.some((l) => l.includes('too many failed API authentications')), 'a warning says so');
+});
+
 t.test('trusted proxy and IPv4-mapped peers', async (t) => {
   const h = await startApi('sqlite', { listenHost: '::', api: { trustedProxies: ['127.0.0.1/32'] } });
   t.teardown(h.stop);

@@ -45,6 +45,9 @@ export async function register(app: FastifyInstance, ctx: ApiContext): Promise<{
   const { dir, config, log } = ctx;
   const keys = new ApiKeys(dir.deps);
   const loginLimiter = new RateLimiter(config.api.loginPerMinute, 60_000);
+  // Failed bearer credentials per address: past the limit, further tries are refused before
+  // any lookup (guessing keys or sessions, or flooding the audit trail with failures).
+  const badAuthLimiter = new RateLimiter(config.api.failedAuthPerMinute, 60_000);
   const calls = new WeakMap<FastifyRequest, Call>();
   const trusted = config.api.trustedProxies;
   const doc = openApiDocument(routes, API_PREFIX, API_VERSION);
@@ -134,21 +137,35 @@ export async function register(app: FastifyInstance, ctx: ApiContext): Promise<{
         }
         return;
       }
+      // Failed credentials per address: past the limit a valid credential still works, but
+      // failures answer 429 and are no longer written to the audit trail one by one (a flood of
+      // bad keys must not flood the trail); one warning is logged per address and window.
+      const ipKey = ip ?? 'unknown';
+      const blocked = badAuthLimiter.peek(ipKey);
+      const denied = () => {
+        if (blocked) {
+          reply.header('retry-after', String(blocked));
+          return new CairnError('rate_limited', 'too many failed authentications from this address; try again later');
+        }
+        badAuthLimiter.take(ipKey);
+        if (badAuthLimiter.peek(ipKey)) log.warn({ clientIp: ip }, 'too many failed API authentications from one address; further failures are not audited individually');
+        return new CairnError('unauthenticated', 'authentication required');
+      };
       const auth = req.headers.authorization;
       const m = typeof auth === 'string' ? /^Bearer ([\x21-\x7e]{1,256})$/.exec(auth) : null;
-      if (!m) throw new CairnError('unauthenticated', 'authentication required');
+      if (!m) throw denied();
       const token = m[1]!;
       let who: Who;
       let perms: ReadonlySet<string>;
       if (token.startsWith(SESSION_PREFIX)) {
         const s = await dir.admins.session(token);
-        if (!s || s.kind === 'enroll') throw new CairnError('unauthenticated', 'authentication required');
+        if (!s || s.kind === 'enroll') throw denied();
         who = { kind: 'session', admin: s.admin, session: s };
         perms = s.kind === 'restricted' ? new Set() : rolePermissions[s.admin.role];
         call.actx = { orgId: s.admin.orgId, actor: { type: 'admin', id: s.admin.id, name: s.admin.username }, clientIp: ip, service: 'api' };
       } else {
-        const k = await keys.authenticate(token, ip);
-        if (!k) throw new CairnError('unauthenticated', 'authentication required');
+        const k = await keys.authenticate(token, ip, { auditFailures: !blocked });
+        if (!k) throw denied();
         who = { kind: 'api_key', admin: k.owner, key: k };
         perms = k.permissions;
         call.actx = { orgId: k.key.orgId, actor: { type: 'api_key', id: k.key.id, name: k.key.name }, clientIp: ip, service: 'api', keyId: k.key.id };

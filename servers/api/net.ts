@@ -23,6 +23,13 @@ export class RateLimiter {
   readonly #hits = new Map<string, { n: number; start: number }>();
   constructor(readonly limit: number, readonly windowMs: number, readonly maxKeys = 50_000) {}
 
+  /** Seconds until the key may act again without counting this as an attempt; 0 = not over. */
+  peek(key: string, t = Date.now()): number {
+    const e = this.#hits.get(key);
+    if (!e || t - e.start >= this.windowMs || e.n < this.limit) return 0;
+    return Math.ceil((e.start + this.windowMs - t) / 1000);
+  }
+
   /** Seconds to wait, or 0 when the attempt may proceed. */
   take(key: string, t = Date.now()): number {
     let e = this.#hits.get(key);
