@@ -70,6 +70,9 @@ for (const backend of backends) {
       }
     }
     t.equal(bodies.size, 1, 'a 401 never says why');
+    for (const r of guarded.filter((x) => x.method === 'GET')) {
+      t.equal((await h.c.call('HEAD', P + fill(r.url))).status, 401, `HEAD ${r.url} is guarded like GET`);
+    }
 
     // A must-change-password admin may only reach 'self' routes until the password is changed.
     await h.s.dir.admins.create(h.s.ctx, { username: 'newbie', role: 'administrator', password: 'Temporary-password-1', mustChangePassword: true });
