@@ -240,7 +240,12 @@ export class ApiKeys {
     const m = KEY_RE.exec(presented);
     if (!m) return null;
     const [, publicId, secret] = m as unknown as [string, string, string];
-    const row = (await read(() => this.#d.db('api_keys').where({ public_id: publicId }).first())) as Row | undefined;
+    // One query for the key and its owner (this runs on every API request).
+    const joined = (await read(() => this.#d.db('api_keys as k').leftJoin('admins as a', 'a.id', 'k.owner_admin_id').where('k.public_id', publicId)
+      .select('k.*', 'a.id as o_id', 'a.org_id as o_org_id', 'a.username as o_username', 'a.email as o_email', 'a.role as o_role', 'a.state as o_state',
+        'a.must_change_password as o_must_change_password', 'a.totp_enrolled_at as o_totp_enrolled_at', 'a.created_at as o_created_at', 'a.updated_at as o_updated_at').first())) as
+      | (Row & Record<`o_${string}`, unknown>) | undefined;
+    const row: Row | undefined = joined;
     const given = Buffer.from(this.#mac(secret), 'hex');
     const stored = Buffer.from(row?.secret_hmac ?? this.#dummy, 'hex');
     const match = timingSafeEqual(given, stored.length === given.length ? stored : given.map(() => 0)) && !!row;
@@ -259,9 +264,13 @@ export class ApiKeys {
     if (Number(row.expires_at) <= t) return fail('expired');
     const cidrs = JSON.parse(row.allowed_cidrs) as string[];
     if (cidrs.length && !ipInCidrs(clientIp, cidrs)) return fail('ip_not_allowed');
-    const ownerRow = (await read(() => this.#d.db('admins').where({ id: row.owner_admin_id }).first())) as AdminRow | undefined;
-    if (!ownerRow || ownerRow.state !== 'active') return fail('owner_inactive');
-    const owner = toAdmin(ownerRow);
+    const j = joined!;
+    if (!j.o_id || j.o_state !== 'active') return fail('owner_inactive');
+    const owner = toAdmin({
+      id: j.o_id, org_id: j.o_org_id, username: j.o_username, email: j.o_email, role: j.o_role, state: j.o_state, password_hash: '',
+      must_change_password: j.o_must_change_password, totp_seed_enc: null, totp_pending_enc: null, totp_last_step: null,
+      totp_enrolled_at: j.o_totp_enrolled_at, created_at: j.o_created_at, updated_at: j.o_updated_at,
+    } as AdminRow);
     const perms = new Set<Permission>();
     const scopes = row.scopes ? new Set(JSON.parse(row.scopes) as string[]) : null;
     for (const p of rolePermissions[row.role as AdminRole] ?? []) {

@@ -16,7 +16,7 @@ const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const warmup = Number(values.warmup);
 
-const child = spawn(process.execPath, ['--import', 'tsx', new URL('./server.ts', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, [...(process.env.CAIRN_BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.CAIRN_BENCH_PROFILE] : []), '--import', 'tsx', new URL('./server.ts', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'inherit'] });
 const line = await new Promise<string>((resolve, reject) => {
   const rl = createInterface({ input: child.stdout! });
   rl.on('line', (l) => {
