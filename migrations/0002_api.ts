@@ -57,6 +57,10 @@ export async function up(knex: Knex): Promise<void> {
     t.string('name', 64).primary();
     t.bigInteger('last_seq').notNullable();
     ms(t, 'updated_at').notNullable();
+    // Several instances on one database: only the lease holder delivers, so that they do not
+    // race each other (at-least-once still holds when a holder dies: its lease runs out).
+    t.string('lease_owner', 64);
+    ms(t, 'lease_until');
   });
 }
 

@@ -215,3 +215,38 @@ for (const backend of backends) {
     t.ok(rx.state.fail === 0, 'failed deliveries were retried');
   });
 }
+
+for (const backend of backends) {
+  t.test(`two instances on one store: one delivers, none duplicates, on ${backend}`, async (t) => {
+    const secret = 'two-instances-secret';
+    const rx = receiver(secret);
+    await new Promise<void>((r) => rx.server.listen(0, '127.0.0.1', r));
+    t.teardown(() => new Promise<void>((r) => rx.server.close(() => r())));
+    const dataDir = mkdtempSync(join(tmpdir(), 'cairn-webhook2-'));
+    const pgdb = backend === 'pg' ? await createPgDatabase() : null;
+    t.teardown(async () => {
+      rmSync(dataDir, { recursive: true, force: true });
+      await pgdb?.drop();
+    });
+    const overrides = {
+      dataDir, tls: { dir: join(dataDir, 'certs') }, database: { url: pgdb?.url ?? '' },
+      api: { webhook: { url: `http://127.0.0.1:${(rx.server.address() as { port: number }).port}/e`, secret, pollMs: 100, batchSize: 3 } },
+    };
+    const one = await start({ only: ['api'], overrides });
+    const two = await start({ only: ['api'], overrides });
+    t.teardown(async () => {
+      await two.stop();
+    });
+    for (let i = 0; i < 12; i++) await (i % 2 ? one : two).dir.users.create(one.ctx, { username: `p${i}` });
+    const head = (await one.dir.audit.list({ limit: 1, order: 'desc' }))[0]!.seq;
+    const delivered = () => rx.got.flatMap((d) => d.events.map((e) => e.seq));
+    for (let i = 0; i < 100 && Math.max(0, ...delivered()) < head; i++) await sleep(100);
+    t.same(delivered(), Array.from({ length: head }, (_, i) => i + 1), 'every event once, in order');
+    // The holder stops: the other instance takes over.
+    await one.stop();
+    for (let i = 0; i < 3; i++) await two.dir.groups.create(two.ctx, { name: `q${i}` });
+    const head2 = (await two.dir.audit.list({ limit: 1, order: 'desc' }))[0]!.seq;
+    for (let i = 0; i < 100 && Math.max(0, ...delivered()) < head2; i++) await sleep(100);
+    t.same([...new Set(delivered())], Array.from({ length: head2 }, (_, i) => i + 1), 'the survivor delivers the rest');
+  });
+}

@@ -6,13 +6,14 @@
 //
 // Signature: X-Cairn-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
 // (the timestamp is signed so a captured delivery cannot be replayed later unnoticed).
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { request } from 'undici';
 import { eventToJson, scrubError, type Directory, type Logger } from '../../core/index.js';
 import type { Config } from '../../config/load.js';
 
 type WebhookConfig = Config['api']['webhook'];
 const CURSOR = 'webhook';
+const LEASE_MS = 30_000;
 
 export function signature(secret: string, timestamp: number, body: string): string {
   return `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
@@ -38,6 +39,7 @@ export class WebhookSink {
   #unsubscribe: (() => void) | null = null;
   /** Delivered batches (tests and metrics). */
   delivered = 0;
+  readonly #instance = randomUUID();
 
   constructor(dir: Directory, cfg: WebhookConfig, log: Logger) {
     if (!cfg.secret) throw new Error('api.webhook.secret: required when api.webhook.url is set (CAIRN_API__WEBHOOK__SECRET)');
@@ -79,10 +81,20 @@ export class WebhookSink {
     });
   }
 
+  /** Take or extend the delivery lease; false when another live instance holds it. */
+  async #lease(): Promise<boolean> {
+    const t = Date.now();
+    const n = await this.#dir.store('audit_sink_cursors').where({ name: CURSOR })
+      .andWhere((q) => q.whereNull('lease_owner').orWhere('lease_owner', this.#instance).orWhere('lease_until', '<', t))
+      .update({ lease_owner: this.#instance, lease_until: t + LEASE_MS });
+    return Number(n) === 1;
+  }
+
   async #drain(): Promise<void> {
     try {
       for (;;) {
         if (this.#stopped) return;
+        if (!(await this.#lease())) return; // another instance delivers; we poll again later
         const row = (await this.#dir.store('audit_sink_cursors').where({ name: CURSOR }).first()) as { last_seq: number };
         const events = await this.#dir.audit.list({ afterSeq: Number(row.last_seq), limit: this.#cfg.batchSize, order: 'asc' });
         if (!events.length) return;
@@ -114,5 +126,8 @@ export class WebhookSink {
     this.#unsubscribe?.();
     if (this.#timer) clearTimeout(this.#timer);
     await this.#running;
+    // Hand the lease over at once rather than after it runs out.
+    await this.#dir.store('audit_sink_cursors').where({ name: CURSOR, lease_owner: this.#instance }).update({ lease_owner: null, lease_until: null })
+      .catch((err) => this.#log.warn({ err: scrubError(err) }, 'could not release the webhook lease'));
   }
 }
