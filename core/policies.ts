@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { mutate, now, read, type Deps } from './context.js';
-import { invalidInput, notFound, policyViolation } from './errors.js';
+import { CairnError, invalidInput, notFound, policyViolation } from './errors.js';
 import {
   protocols, type AccessAction, type AccessRule, type ActionContext, type IpList, type MfaPolicy,
   type PasswordPolicy, type Protocol,
@@ -175,6 +175,44 @@ export class Policies {
         result: list,
         audit: { eventType: 'ip_list.created', success: true, resource: { type: 'ip_list', id: list.id, name: list.name }, changes: { cidrs } },
         changes: [{ kind: 'ip_list', action: 'created', orgId: ctx.orgId, id: list.id }],
+      };
+    });
+  }
+
+  /** Rename a list or replace its CIDRs (management API). */
+  async updateIpList(ctx: ActionContext, id: string, patch: { name?: string; cidrs?: string[] }): Promise<IpList> {
+    const before = (await this.ipLists(ctx.orgId)).find((l) => l.id === id);
+    if (!before) throw notFound('IP list');
+    const after: IpList = { ...before };
+    if (patch.name !== undefined) {
+      if (!patch.name || patch.name.length > 128) throw invalidInput('name', '1 to 128 characters');
+      after.name = patch.name;
+    }
+    if (patch.cidrs !== undefined) {
+      if (!Array.isArray(patch.cidrs) || patch.cidrs.length > 1000) throw invalidInput('cidrs', 'a list of at most 1000 CIDRs');
+      after.cidrs = patch.cidrs.map((c) => { const [a, b] = parseCidr(c); return `${a.toString()}/${b}`; });
+    }
+    return mutate(this.#d, ctx, async (trx) => {
+      await trx('ip_lists').where({ id, org_id: ctx.orgId }).update({ name: after.name, cidrs: JSON.stringify(after.cidrs), updated_at: now() });
+      return {
+        result: after,
+        audit: { eventType: 'ip_list.updated', success: true, resource: { type: 'ip_list', id, name: after.name }, changes: { ...(patch.name !== undefined ? { name: { from: before.name, to: after.name } } : {}), ...(patch.cidrs !== undefined ? { cidrs: { from: before.cidrs, to: after.cidrs } } : {}) } },
+        changes: [{ kind: 'ip_list', action: 'updated', orgId: ctx.orgId, id }],
+      };
+    });
+  }
+
+  /** Delete a list no rule uses. */
+  async deleteIpList(ctx: ActionContext, id: string): Promise<void> {
+    await mutate(this.#d, ctx, async (trx) => {
+      const list = await trx('ip_lists').where({ id, org_id: ctx.orgId }).first();
+      if (!list) throw notFound('IP list');
+      if (await trx('access_rules').where({ ip_list_id: id }).first()) throw new CairnError('conflict', 'an access rule uses this IP list; delete or change the rule first');
+      await trx('ip_lists').where({ id }).delete();
+      return {
+        result: undefined,
+        audit: { eventType: 'ip_list.deleted', success: true, resource: { type: 'ip_list', id, name: list.name as string } },
+        changes: [{ kind: 'ip_list', action: 'deleted', orgId: ctx.orgId, id }],
       };
     });
   }

@@ -213,6 +213,35 @@ export class ServiceAccounts {
     return { account: await this.get(ctx.orgId, id), password };
   }
 
+  /** Change description, permissions or state (management API); disabling ends its binds. */
+  async update(ctx: ActionContext, id: string, patch: { description?: string; permissions?: string[]; state?: ServiceAccount['state'] }): Promise<ServiceAccount> {
+    const before = await this.get(ctx.orgId, id);
+    const row: Record<string, unknown> = {};
+    const changes: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(patch)) {
+      if (key === 'description') {
+        if (typeof value !== 'string' || value.length > 1024) throw invalidInput('description', 'at most 1024 characters');
+        row.description = value; changes.description = { from: before.description, to: value };
+      } else if (key === 'permissions') {
+        if (!Array.isArray(value) || value.some((p) => !servicePermissions.includes(p as never))) throw invalidInput('permissions', `each one of ${servicePermissions.join(', ')}`);
+        row.permissions = JSON.stringify([...new Set(value)]); changes.permissions = { from: before.permissions, to: [...new Set(value)] };
+      } else if (key === 'state') {
+        if (value !== 'active' && value !== 'disabled') throw invalidInput('state', 'active or disabled');
+        row.state = value; changes.state = { from: before.state, to: value };
+      } else throw invalidInput(key, 'unknown or read-only field');
+    }
+    if (!Object.keys(row).length) return before;
+    await mutate(this.#d, ctx, async (trx) => {
+      await trx('service_accounts').where({ id, org_id: ctx.orgId }).update({ ...row, updated_at: now() });
+      return {
+        result: undefined,
+        audit: { eventType: 'service_account.updated', success: true, resource: { type: 'service_account', id, name: before.name }, changes },
+        changes: [{ kind: 'service_account', action: row.state ? 'state' : 'updated', orgId: ctx.orgId, id }],
+      };
+    });
+    return this.get(ctx.orgId, id);
+  }
+
   async resetPassword(ctx: ActionContext, id: string): Promise<string> {
     const account = await this.get(ctx.orgId, id);
     const password = randomToken(24);

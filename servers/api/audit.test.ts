@@ -70,11 +70,15 @@ for (const backend of backends) {
     await step('delete system', 'DELETE', `/systems/${s.id}`, K, undefined, 'system.deleted');
     const sa = await step('create service account', 'POST', '/service-accounts', A, { name: 'sssd' }, 'service_account.created');
     t.ok(sa.password, 'its password is shown once');
+    await step('patch sa', 'PATCH', `/service-accounts/${sa.account.id}`, A, { state: 'disabled', permissions: ['read_directory'] }, 'service_account.updated');
     await step('reset sa password', 'POST', `/service-accounts/${sa.account.id}/password`, A, undefined, 'service_account.password_reset');
     await step('delete sa', 'DELETE', `/service-accounts/${sa.account.id}`, A, undefined, 'service_account.deleted');
     const ip = await step('create ip list', 'POST', '/ip-lists', A, { name: 'office', cidrs: ['192.0.2.0/24', '2001:db8::/48'] }, 'ip_list.created');
     const rule = await step('create rule', 'POST', '/access-rules', A, { name: 'mfa outside', priority: 10, protocol: 'radius', ipListId: ip.id, negateIpList: true, action: 'require_mfa' }, 'access_rule.created');
+    t.equal((await h.c.call('DELETE', `${P}/ip-lists/${ip.id}`, { token: A })).status, 409, 'a list in use cannot be deleted');
+    await step('patch ip list', 'PATCH', `/ip-lists/${ip.id}`, A, { cidrs: ['192.0.2.0/25'] }, 'ip_list.updated');
     await step('delete rule', 'DELETE', `/access-rules/${rule.id}`, A, undefined, 'access_rule.deleted');
+    await step('delete ip list', 'DELETE', `/ip-lists/${ip.id}`, A, undefined, 'ip_list.deleted');
     await step('password policy', 'PATCH', '/policies/password', A, { minLength: 12 }, 'policy.password.updated');
     await step('mfa policy', 'PATCH', '/policies/mfa', A, { required: { radius: true } }, 'policy.mfa.updated');
     const ad = await step('create admin', 'POST', '/admins', A, { username: 'helper', role: 'help_desk', password: 'Helper-password-1' }, 'admin.created');

@@ -114,7 +114,7 @@ for (const backend of backends) {
       'POST /users/:id/must-change-password': { mustChangePassword: true }, 'POST /users/:id/totp/confirm': { code: '123456' },
       'POST /users/:id/ssh-keys': { publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHLhTtSsUmA7mY/Gk1xFuWqcZ7T2r7a5aEPx5Lq9V8kH x' },
       'PATCH /groups/:id': { description: 'x' }, 'PATCH /systems/:id': { os: 'x' }, 'PATCH /admins/:id': { email: 'x@example.com' },
-      'POST /api-keys/:id/rotate': {},
+      'POST /api-keys/:id/rotate': {}, 'PATCH /ip-lists/:id': { name: 'x' }, 'PATCH /service-accounts/:id': { state: 'disabled' },
     };
     let n = 0;
     for (const r of routes.filter((x) => x.url.includes(':id'))) {

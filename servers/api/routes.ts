@@ -404,6 +404,14 @@ export const routes: RouteDef[] = [
     handler: async (req, reply, c) => withEtag(reply, S.presentServiceAccount(await c.dir.serviceAccounts.get(c.orgId, req.params.id))),
   },
   {
+    method: 'PATCH', url: '/service-accounts/:id', permission: 'service_accounts.write', tag: 'service-accounts', summary: 'Change a service account\'s description, permissions or state (If-Match honoured).',
+    schema: { params: S.IdParams, body: S.ServiceAccountPatch, response: R(200, S.ServiceAccountSchema) },
+    handler: async (req, reply, c) => {
+      checkIfMatch(req, S.presentServiceAccount(await c.dir.serviceAccounts.get(c.orgId, req.params.id)));
+      return withEtag(reply, S.presentServiceAccount(await c.dir.serviceAccounts.update(c.actx, req.params.id, req.body)));
+    },
+  },
+  {
     method: 'POST', url: '/service-accounts/:id/password', permission: 'service_accounts.write', tag: 'service-accounts', summary: 'Generate a new password (shown once).',
     schema: { params: S.IdParams, response: R(200, S.GeneratedPassword) },
     handler: async (req, reply, c) => {
@@ -440,10 +448,28 @@ export const routes: RouteDef[] = [
   {
     method: 'GET', url: '/ip-lists/:id', permission: 'policies.read', tag: 'policies', summary: 'One IP list.',
     schema: { params: S.IdParams, response: R(200, S.IpListSchema) },
-    handler: async (req, _reply, c) => {
+    handler: async (req, reply, c) => {
       const l = (await c.dir.policies.ipLists(c.orgId)).find((x) => x.id === req.params.id);
       if (!l) throw new CairnError('not_found', 'IP list not found');
-      return S.presentIpList(l);
+      return withEtag(reply, S.presentIpList(l));
+    },
+  },
+  {
+    method: 'PATCH', url: '/ip-lists/:id', permission: 'policies.write', tag: 'policies', summary: 'Rename an IP list or replace its CIDRs (If-Match honoured).',
+    schema: { params: S.IdParams, body: S.IpListPatch, response: R(200, S.IpListSchema) },
+    handler: async (req, reply, c) => {
+      const cur = (await c.dir.policies.ipLists(c.orgId)).find((x) => x.id === req.params.id);
+      if (!cur) throw new CairnError('not_found', 'IP list not found');
+      checkIfMatch(req, S.presentIpList(cur));
+      return withEtag(reply, S.presentIpList(await c.dir.policies.updateIpList(c.actx, req.params.id, req.body)));
+    },
+  },
+  {
+    method: 'DELETE', url: '/ip-lists/:id', permission: 'policies.write', tag: 'policies', summary: 'Delete an IP list that no access rule uses.',
+    schema: { params: S.IdParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.policies.deleteIpList(c.actx, req.params.id);
+      return ok204(reply);
     },
   },
   {

@@ -111,6 +111,10 @@ export const ServiceAccountSchema = Type.Object({
 export const ServiceAccountCreate = Type.Object({
   name: Username, description: Type.Optional(Type.String({ maxLength: 1024 })), permissions: Type.Optional(Type.Array(ServicePermission, { maxItems: 10 })),
 }, strict);
+export const ServiceAccountPatch = Type.Object({
+  description: Type.Optional(Type.String({ maxLength: 1024 })), permissions: Type.Optional(Type.Array(ServicePermission, { maxItems: 10 })),
+  state: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')])),
+}, { ...strict, minProperties: 1 });
 export const ServiceAccountWithPassword = Type.Object({ account: ServiceAccountSchema, password: Type.String({ description: 'Shown once.' }) }, strict);
 export const GeneratedPassword = Type.Object({ password: Type.String({ description: 'Shown once.' }) }, strict);
 export const presentServiceAccount = (a: ServiceAccount) => ({
@@ -120,6 +124,7 @@ export const presentServiceAccount = (a: ServiceAccount) => ({
 // --- IP lists and access rules -------------------------------------------------------------
 export const IpListSchema = Type.Object({ id: Type.String(), name: Type.String(), cidrs: Type.Array(Type.String()) }, strict);
 export const IpListCreate = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }), cidrs: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 1000 }) }, strict);
+export const IpListPatch = Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })), cidrs: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 1000 })) }, { ...strict, minProperties: 1 });
 export const presentIpList = (l: IpList) => ({ id: l.id, name: l.name, cidrs: l.cidrs });
 const ProtocolOrAny = Type.Union([Type.Literal('*'), ...protocols.map((p) => Type.Literal(p))]);
 const AccessAction = Type.Union([Type.Literal('allow'), Type.Literal('require_mfa'), Type.Literal('deny')]);

@@ -29,6 +29,8 @@ const validBodies: Record<string, Record<string, unknown>> = {
   'PATCH /systems/:id': { os: 'x' },
   'POST /service-accounts': { name: 's' },
   'POST /ip-lists': { name: 'l', cidrs: [] },
+  'PATCH /ip-lists/:id': { name: 'l2' },
+  'PATCH /service-accounts/:id': { state: 'disabled' },
   'POST /access-rules': { name: 'r', priority: 1, protocol: '*', action: 'deny' },
   'PATCH /policies/password': { minLength: 12 },
   'PATCH /policies/mfa': { required: { radius: true } },
