@@ -10,7 +10,7 @@ import {
 } from '../../core/index.js';
 import type { Config } from '../../config/load.js';
 import { HttpProblem, problemFromError, problemFromHttp, type Problem } from './errors.js';
-import { clientAddress, RateLimiter } from './net.js';
+import { clientAddress, KeyedMutex, RateLimiter } from './net.js';
 import { openApiDocument } from './openapi.js';
 import { routes, type Call, type RouteDef, type Who } from './routes.js';
 import { WebhookSink } from './webhook.js';
@@ -49,6 +49,9 @@ export async function register(app: FastifyInstance, ctx: ApiContext): Promise<{
   // any lookup (guessing keys or sessions, or flooding the audit trail with failures).
   const badAuthLimiter = new RateLimiter(config.api.failedAuthPerMinute, 60_000);
   const calls = new WeakMap<FastifyRequest, Call>();
+  // A conditional PATCH compares the ETag and writes as one step, per resource, in this process
+  // (instances sharing a database can still interleave within milliseconds: see the doc).
+  const patchLocks = new KeyedMutex();
   const trusted = config.api.trustedProxies;
   const doc = openApiDocument(routes, API_PREFIX, API_VERSION);
 
@@ -190,7 +193,13 @@ export async function register(app: FastifyInstance, ctx: ApiContext): Promise<{
         bodyLimit: config.api.bodyLimitBytes,
         schema: def.schema,
         config: { cairn: def },
-        handler: async (req, reply) => def.handler(req as never, reply, calls.get(req)!),
+        handler: async (req, reply) => {
+          const call = calls.get(req)!;
+          if (def.method === 'PATCH' && req.headers['if-match'] !== undefined) {
+            return patchLocks.run(`${call.orgId} ${req.url.split('?')[0]}`, () => def.handler(req as never, reply, call));
+          }
+          return def.handler(req as never, reply, call);
+        },
       });
     }
   }, { prefix: API_PREFIX });

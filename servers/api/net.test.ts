@@ -1,5 +1,5 @@
 import t from 'tap';
-import { clientAddress, RateLimiter } from './net.js';
+import { clientAddress, KeyedMutex, RateLimiter } from './net.js';
 
 t.test('client address is the peer unless the peer is a trusted proxy', async (t) => {
   t.equal(clientAddress('127.0.0.1', '203.0.113.9', []), '127.0.0.1', 'no trusted proxies: header ignored');
@@ -24,4 +24,20 @@ t.test('rate limiter', async (t) => {
   t.equal(r.take('a', 60_001), 0, 'next window');
   for (let i = 0; i < 100; i++) r.take(`k${i}`, 5);
   t.ok(true, 'bounded memory: many keys do not throw');
+});
+
+t.test('keyed mutex', async (t) => {
+  const m = new KeyedMutex();
+  const order: string[] = [];
+  const slow = (tag: string, ms: number) => async () => {
+    order.push(`${tag}+`);
+    await new Promise((r) => setTimeout(r, ms));
+    order.push(`${tag}-`);
+    if (tag === 'a2') throw new Error('boom');
+    return tag;
+  };
+  const results = await Promise.allSettled([m.run('a', slow('a1', 30)), m.run('a', slow('a2', 5)), m.run('b', slow('b1', 5)), m.run('a', slow('a3', 1))]);
+  t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'], 'a failure does not block the next');
+  t.ok(order.indexOf('a1-') < order.indexOf('a2+') && order.indexOf('a2-') < order.indexOf('a3+'), 'same key: one at a time, in order');
+  t.ok(order.indexOf('b1+') < order.indexOf('a1-'), 'other keys run freely');
 });

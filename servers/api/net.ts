@@ -49,3 +49,20 @@ export class RateLimiter {
     return e.n > this.limit ? Math.ceil((e.start + this.windowMs - t) / 1000) : 0;
   }
 }
+
+/** Runs work for one key at a time (in this process); other keys run freely. */
+export class KeyedMutex {
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const prev = this.#tails.get(key) ?? Promise.resolve();
+    const next = prev.then(work, work);
+    const tail = next.catch(() => undefined);
+    this.#tails.set(key, tail);
+    try {
+      return await next;
+    } finally {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    }
+  }
+}

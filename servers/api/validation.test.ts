@@ -119,6 +119,10 @@ t.test('ETag and If-Match', async (t) => {
   t.equal((await h.c.call('GET', `${P}/users/${created.json.id}`, { token: A })).json.displayName, 'Dave', 'the stale write did not happen');
   const star = await h.c.call('PATCH', `${P}/users/${created.json.id}`, { token: A, body: { displayName: 'Any' }, headers: { 'if-match': '*' } });
   t.equal(star.status, 200);
+  // Racing conditional writers with the same ETag: exactly one wins, the others get 412.
+  const cur = String((await h.c.call('GET', `${P}/users/${created.json.id}`, { token: A })).headers.etag);
+  const racers = await Promise.all(Array.from({ length: 8 }, (_, i) => h.c.call('PATCH', `${P}/users/${created.json.id}`, { token: A, body: { displayName: `Racer ${i}` }, headers: { 'if-match': cur } })));
+  t.same(racers.map((r) => r.status).sort(), [200, 412, 412, 412, 412, 412, 412, 412], 'one conditional writer wins');
   // Same for groups, systems, admins, policies.
   const g = await h.c.call('POST', `${P}/groups`, { token: A, body: { name: 'eng' } });
   t.equal((await h.c.call('PATCH', `${P}/groups/${g.json.id}`, { token: A, body: { description: 'x' }, headers: { 'if-match': '"nope"' } })).status, 412);
