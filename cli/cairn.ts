@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/load.js';
 import {
-  bootstrap, createLogger, eventToJson, isCairnError, openDirectory, postureReport, systemContext, type Directory, type Group, type Logger,
+  bootstrap, createLogger, eventToJson, ApiKeys, isCairnError, openDirectory, postureReport, systemContext, type Directory, type Group, type Logger,
   type Org, type User,
 } from '../core/index.js';
 
@@ -34,6 +34,10 @@ Groups:
 Audit trail:
   audit tail [-n N] [--follow] [--json]
   audit verify                 check the hash chain; exit 1 if it is broken
+
+API keys (emergency use from the server's shell):
+  api-key list [--json]        every key of the organization, never a secret
+  api-key revoke <id>          api-key revoke-all   (every key stops at once; audited)
 
 Security posture:
   posture [--json]             the deployment's settings against CIS / NIST 800-53 / HIPAA / GDPR controls
@@ -317,6 +321,27 @@ async function main(argv: string[]): Promise<number> {
           print(next);
           after = next.at(-1)?.seq ?? after;
         }
+      });
+    case 'api-key':
+      return withDirectory(config, log, async (dir, org) => {
+        const keys = new ApiKeys(dir.deps);
+        const ctx = systemContext(org.id, 'cli', { type: 'cli', id: `cli:${userInfo().username}`, name: userInfo().username });
+        if (sub === 'list') {
+          const all = await keys.list(org.id);
+          if (values.json) console.log(JSON.stringify(all, null, 2));
+          else for (const k of all) console.log(`${k.id}  ${k.publicId}  ${k.status.padEnd(8)} ${k.role.padEnd(13)} expires ${k.expiresAt.toISOString()}  last used ${k.lastUsedAt?.toISOString() ?? 'never'}${k.lastUsedIp ? ' from ' + k.lastUsedIp : ''}  ${k.name}`);
+          return 0;
+        }
+        if (sub === 'revoke') {
+          const k = await keys.revoke(ctx, rest[0] ?? '');
+          console.log(`revoked ${k.id} (${k.name})`);
+          return 0;
+        }
+        if (sub === 'revoke-all') {
+          console.log(`revoked ${await keys.revokeAll(ctx)} API key(s)`);
+          return 0;
+        }
+        throw new UsageError(`unknown: api-key ${sub ?? ''}`);
       });
     case 'posture':
       return withDirectory(config, log, async (dir, org) => {

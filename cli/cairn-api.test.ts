@@ -1,0 +1,54 @@
+// The CLI's management-API commands (cairn posture, cairn api-key), run as real processes.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { loadConfig } from '../config/load.js';
+import { ApiKeys, openDirectory, systemContext } from '../core/index.js';
+import { testLogger } from '../test/helpers/directory.js';
+
+const run = promisify(execFile);
+const entry = join(import.meta.dirname, 'cairn.ts');
+
+t.test('cairn posture and cairn api-key', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cairn-cli-api-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = { ...process.env, CAIRN_DATA_DIR: dataDir, CAIRN_BOOTSTRAP__ADMIN_PASSWORD: 'Bootstrap-admin-pw-1' };
+  const cairn = async (args: string[]) => {
+    try {
+      const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', entry, ...args], { env });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  };
+  const posture = await cairn(['posture']);
+  t.equal(posture.code, 0, posture.stderr);
+  t.match(posture.stdout, /PASS {2}MFA is required for administrators/);
+  t.match(posture.stdout, /FAIL {2}Every administrator has enrolled a second factor/);
+  t.match(posture.stdout, /IA-2\(1\)/);
+  t.match(posture.stdout, /\d+ passed, \d+ failed/);
+  const json = JSON.parse((await cairn(['posture', '--json'])).stdout) as { checks: { id: string }[] };
+  t.ok(json.checks.some((c) => c.id === 'audit_export_configured'));
+
+  // A key made through the core, then listed and revoked from the shell.
+  const config = loadConfig({ env: {}, overrides: { dataDir } });
+  let dir = await openDirectory({ config, log: testLogger() });
+  const org = await dir.defaultOrg();
+  const [admin] = await dir.admins.list(org.id);
+  const made = await new ApiKeys(dir.deps).create(systemContext(org.id, 'test', { type: 'admin', id: admin!.id, name: admin!.username }), { name: 'ci-deploy', role: 'manager' }, 'administrator');
+  await dir.close();
+  const list = await cairn(['api-key', 'list']);
+  t.match(list.stdout, new RegExp(`${made.key.publicId}\\s+active\\s+manager`));
+  t.notOk(list.stdout.includes(made.secret.split('_')[2]!), 'never the secret');
+  const all = await cairn(['api-key', 'revoke-all']);
+  t.match(all.stdout, /revoked 1 API key/);
+  dir = await openDirectory({ config, log: testLogger() });
+  t.teardown(() => dir.close());
+  t.equal((await new ApiKeys(dir.deps).get(org.id, made.key.id)).status, 'revoked');
+  const [ev] = await dir.audit.list({ orgId: org.id, eventType: 'api_key.revoked_all', limit: 1 });
+  t.same([ev?.initiatedBy.type, ev?.service], ['cli', 'cli'], 'audited as a CLI action');
+});
