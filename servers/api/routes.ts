@@ -245,7 +245,7 @@ export const routes: RouteDef[] = [
     },
   },
   {
-    method: 'POST', url: '/users/:id/totp/enroll', permission: 'users.credentials', tag: 'users', summary: 'Begin a TOTP enrolment for a user; the seed is shown once.',
+    method: 'POST', url: '/users/:id/totp/enroll', permission: 'users.write', tag: 'users', summary: 'Begin a TOTP enrolment for a user; the seed is shown once.',
     schema: { params: S.IdParams, response: R(200, S.TotpBegin) },
     handler: async (req, reply, c) => {
       reply.header('cache-control', 'no-store');
@@ -256,7 +256,7 @@ export const routes: RouteDef[] = [
     },
   },
   {
-    method: 'POST', url: '/users/:id/totp/confirm', permission: 'users.credentials', tag: 'users', summary: 'Confirm a user\'s TOTP enrolment; returns recovery codes once.',
+    method: 'POST', url: '/users/:id/totp/confirm', permission: 'users.write', tag: 'users', summary: 'Confirm a user\'s TOTP enrolment; returns recovery codes once.',
     schema: { params: S.IdParams, body: S.TotpConfirm, response: R(200, S.RecoveryCodes) },
     handler: async (req, reply, c) => {
       reply.header('cache-control', 'no-store');
