@@ -40,7 +40,7 @@ t.test('the documented walkthrough works with curl', async (t) => {
   // Asynchronously: the server answers from this very process.
   const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn('bash', ['-c', script], {
-      cwd, timeout: 60_000,
+      cwd, timeout: 150_000,
       env: { PATH: process.env.PATH, HOME: cwd, CAIRN: s.url, CA: s.caFile, ADMIN_PASSWORD: 'Bootstrap-admin-pw-1' },
     });
     let stdout = '';
