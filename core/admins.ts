@@ -5,7 +5,7 @@ import { hashToken, randomToken } from './crypto/tokens.js';
 import { matchTotp, newTotpSecret, totpUri } from './crypto/totp.js';
 import { CairnError, conflict, invalidInput, notFound, policyViolation } from './errors.js';
 import { Policies } from './policies.js';
-import type { ActionContext, Principal } from './types.js';
+import type { ActionContext } from './types.js';
 import { USERNAME_RE } from './users.js';
 
 export const adminRoles = ['administrator', 'manager', 'help_desk', 'read_only'] as const;
@@ -61,10 +61,6 @@ export class Admins {
   constructor(deps: Deps) {
     this.#d = deps;
     this.#policies = new Policies(deps);
-  }
-
-  static principal(a: Admin): Principal {
-    return { type: 'admin', id: a.id, name: a.username };
   }
 
   async list(orgId: string): Promise<Admin[]> {

@@ -186,14 +186,12 @@ export class ApiKeys {
     const expiresAt = this.#expiry(opts.expiresInDays);
     const s = this.#newSecret();
     const newId = randomUUID();
-    let name = '';
     await mutate(this.#d, ctx, async (trx) => {
       const old = (await trx('api_keys').where({ org_id: ctx.orgId, id }).first()) as Row | undefined;
       if (!old) throw notFound('API key');
       const k = toKey(old);
       if (k.status === 'revoked' || k.status === 'expired') throw conflict(`the key is ${k.status}`);
       if (k.replacedBy) throw conflict('the key was already rotated; rotate its successor');
-      name = old.name;
       const oldEnds = Math.min(Number(old.expires_at), now() + Math.round(overlap * 3600_000));
       const n = await trx('api_keys').where({ id, replaced_by: null }).whereNull('revoked_at').update({ replaced_by: newId, expires_at: oldEnds });
       if (n !== 1) throw conflict('the key changed meanwhile');
@@ -206,7 +204,6 @@ export class ApiKeys {
         audit: { eventType: 'api_key.rotated', success: true, resource: { type: 'api_key', id, name: old.name }, changes: { successorId: newId, publicId: s.publicId, previousExpiresAt: new Date(oldEnds).toISOString(), expiresAt: new Date(expiresAt).toISOString() } },
       };
     });
-    void name;
     return { key: await this.get(ctx.orgId, newId), secret: s.full, previous: await this.get(ctx.orgId, id) };
   }
 
@@ -223,11 +220,12 @@ export class ApiKeys {
 
   /** Emergency: every key of the org stops working now. The caller checks Administrator + MFA. */
   async revokeAll(ctx: ActionContext): Promise<number> {
-    return mutate(this.#d, ctx, async (trx) => {
-      const n = Number(await trx('api_keys').where({ org_id: ctx.orgId }).whereNull('revoked_at').update({ revoked_at: now() }));
-      this.#d.log.warn({ orgId: ctx.orgId, actor: ctx.actor, revoked: n }, 'EVERY API key of the organization was revoked');
-      return { result: n, audit: { eventType: 'api_key.revoked_all', success: true, resource: { type: 'org', id: ctx.orgId, name: null }, changes: { revoked: n } } };
+    const n = await mutate(this.#d, ctx, async (trx) => {
+      const count = Number(await trx('api_keys').where({ org_id: ctx.orgId }).whereNull('revoked_at').update({ revoked_at: now() }));
+      return { result: count, audit: { eventType: 'api_key.revoked_all', success: true, resource: { type: 'org', id: ctx.orgId, name: null }, changes: { revoked: count } } };
     });
+    this.#d.log.warn({ orgId: ctx.orgId, actor: ctx.actor, revoked: n }, 'EVERY API key of the organization was revoked');
+    return n;
   }
 
   /**
