@@ -127,6 +127,17 @@ export const configSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    agent: Type.Object(
+      {
+        ldapUris: Type.Array(Type.String(), { default: [], description: 'LDAP URIs handed to enrolled hosts (ldaps://host:port or ldap://host:port for StartTLS). Empty = ldaps://<the name the agent used to reach the API>:<ldap.ldapsPort>.' }),
+        tokenDefaultMinutes: Type.Integer({ minimum: 1, default: 60, description: 'Lifetime of a new enrolment token when none is asked for.' }),
+        tokenMaxMinutes: Type.Integer({ minimum: 1, default: 10080, description: 'Longest lifetime an enrolment token may be given.' }),
+        syncIntervalSeconds: Type.Integer({ minimum: 30, default: 300, description: 'How often enrolled hosts run cairn-agent sync (their systemd timer).' }),
+        clockSkewSeconds: Type.Integer({ minimum: 5, maximum: 900, default: 120, description: 'A signed host request whose timestamp is further than this from the server clock is refused.' }),
+        enrolPerMinute: Type.Integer({ minimum: 1, default: 20, description: 'Enrolment attempts and failed host signatures accepted per client address per minute (then 429).' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     sso: Type.Object(
       {
         enabled: Type.Boolean({ default: true, description: 'Serve OIDC and SAML on the HTTPS port.' }),

@@ -3,12 +3,14 @@
 import type { Knex } from 'knex';
 import * as m0001 from './0001_core.js';
 import * as m0002 from './0002_api.js';
+import * as m0005 from './0005_agent.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
 export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['0001_core', m0001],
   ['0002_api', m0002],
+  ['0005_agent', m0005],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

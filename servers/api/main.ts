@@ -71,6 +71,7 @@ export async function register(app: FastifyInstance, ctx: ApiContext): Promise<{
     api.removeContentTypeParser('application/json');
     api.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
       const text = typeof body === 'string' ? body : body.toString('utf8');
+      (req as { rawBody?: string }).rawBody = text; // signed host requests hash the exact bytes (host-auth.ts)
       if (text.trim() === '') return done(null, undefined);
       return json(req, text, done);
     });

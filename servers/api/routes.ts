@@ -14,6 +14,7 @@ import {
 import type { Config } from '../../config/load.js';
 import { HttpProblem } from './errors.js';
 import * as S from './schemas.js';
+import { agentRoutes } from './routes/agent.js';
 
 export type Who =
   | { kind: 'session'; admin: Admin; session: AdminSession }
@@ -685,5 +686,6 @@ export const routes: RouteDef[] = [
       return { ...r, generatedAt: r.generatedAt.toISOString() };
     },
   },
+  ...agentRoutes, // host agent (issue 7): servers/api/routes/agent.ts
 ];
 
