@@ -39,6 +39,10 @@ const validBodies: Record<string, Record<string, unknown>> = {
   'POST /api-keys': { name: 'k', role: 'read_only' },
   'POST /api-keys/:id/rotate': {},
   'POST /api-keys/revoke-all': { otp: '123456', confirm: 'revoke every API key' },
+  // host agent (issue 7)
+  'POST /agent/enrolment-tokens': { description: 'x' },
+  'POST /agent/enroll': { token: 'x', publicKey: 'A'.repeat(43), hostname: 'h', os: 'x', agentVersion: '0' },
+  'POST /agent/heartbeat': { agentVersion: '0', configVersion: null, changedFiles: [], ok: true },
 };
 const readOnly = ['id', 'orgId', 'uidNumber', 'gidNumber', 'createdAt', 'updatedAt', 'passwordHash', 'password_hash', 'hasPassword', 'totpEnrolled', 'lastUsedAt', 'secretHmac', 'isAdmin', '__proto__', 'constructor'];
 
