@@ -50,20 +50,21 @@ export function apiClient(s: Pick<Started, 'url' | 'caFile'>, localAddress?: str
 }
 
 /** First login of an admin: password → enrolment → confirm with a TOTP code → session. */
-export async function loginWithEnrollment(c: ApiClient, username: string, password: string): Promise<{ token: string; totpSecret: string; adminId: string }> {
+export async function loginWithEnrollment(c: ApiClient, username: string, password: string): Promise<{ token: string; totpSecret: string; adminId: string; usedCode: string }> {
   const first = await c.call('POST', '/api/v1/auth/login', { body: { username, password } });
   if (first.status !== 200 || first.json.status !== 'totp_enrollment_required') throw new Error(`login of ${username}: ${first.status} ${first.text}`);
   const secret = first.json.totpSecret as string;
-  const done = await c.call('POST', '/api/v1/auth/totp/confirm', { body: { enrollmentToken: first.json.enrollmentToken, code: totpCode(secret) } });
+  const usedCode = totpCode(secret);
+  const done = await c.call('POST', '/api/v1/auth/totp/confirm', { body: { enrollmentToken: first.json.enrollmentToken, code: usedCode } });
   if (done.status !== 200) throw new Error(`enrolment of ${username}: ${done.status} ${done.text}`);
-  return { token: done.json.token, totpSecret: secret, adminId: done.json.admin.id };
+  return { token: done.json.token, totpSecret: secret, adminId: done.json.admin.id, usedCode };
 }
 
 export interface ApiHarness {
   s: Started;
   c: ApiClient;
   /** The bootstrap administrator's session. */
-  admin: { token: string; totpSecret: string; adminId: string };
+  admin: { token: string; totpSecret: string; adminId: string; usedCode: string };
   stop(): Promise<void>;
 }
 
