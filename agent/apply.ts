@@ -85,7 +85,7 @@ function current(path: string): { data: Buffer; mode: number; uid: number; gid: 
     if (!st.isFile()) throw new Error(`${path} is not a regular file; the agent will not replace it`);
     return { data: readFileSync(path), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if (['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) return null;
     throw err;
   }
 }

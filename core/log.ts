@@ -14,6 +14,8 @@ export const redactPaths = [
   // management API
   'enrollmentToken', '*.enrollmentToken', 'totpSecret', '*.totpSecret', 'otpauthUri', '*.otpauthUri',
   'currentPassword', '*.currentPassword', 'keyPepper', '*.keyPepper', 'api.webhook.secret', 'config.api.webhook.secret',
+  // host agent
+  'bindPassword', '*.bindPassword', 'req.headers["x-cairn-signature"]', 'headers["x-cairn-signature"]',
 ];
 
 export interface LogOptions {
