@@ -1,0 +1,11 @@
+import { ldapFixture, ldapTool } from '../../servers/ldap/fixture.js';
+const fx = await ldapFixture();
+const run = async (cmd: string, args: string[]) => { const r = await ldapTool(fx, cmd, args); console.log('$', cmd, args.join(' '), '\n', r.code, r.stdout, r.stderr); };
+await run('ldapwhoami', ['-x', '-H', fx.ldapsUrl, '-D', `uid=alice,ou=Users,${fx.base}`, '-w', fx.passwords.alice]);
+await run('ldapwhoami', ['-x', '-ZZ', '-H', fx.ldapUrl, '-D', `uid=alice,ou=Users,${fx.base}`, '-w', fx.passwords.alice]);
+await run('ldapwhoami', ['-x', '-H', fx.ldapUrl, '-D', `uid=alice,ou=Users,${fx.base}`, '-w', fx.passwords.alice]);
+await run('ldapsearch', ['-x', '-H', fx.ldapsUrl, '-D', fx.sssd.dn, '-w', fx.sssd.password, '-b', fx.base, '(uid=alice)', '*', '+']);
+await run('ldapsearch', ['-x', '-H', fx.ldapsUrl, '-D', fx.sssd.dn, '-w', fx.sssd.password, '-b', fx.base, '(objectClass=posixGroup)']);
+await run('ldapsearch', ['-x', '-H', fx.ldapsUrl, '-s', 'base', '-b', '', '+']);
+await run('ldapsearch', ['-x', '-H', fx.ldapsUrl, '-D', fx.sssd.dn, '-w', fx.sssd.password, '-b', fx.base, '-E', 'pr=2/noprompt', '(objectClass=*)', 'dn']);
+await fx.stop();
