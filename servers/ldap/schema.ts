@@ -110,7 +110,7 @@ export function normalize(syntax: Syntax, value: string): string | null {
 }
 
 export function generalizedTime(d: Date): string {
-  return d.toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z').slice(0, 14);
+  return `${d.toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;
 }
 
 export interface Attribute {

@@ -217,7 +217,7 @@ export class LdapSession implements Handler {
         if (this.#cfg.userAccess === 'none') return false;
         if (e.kind === 'user' && e.id === who.id) return true;
         if (this.#cfg.userAccess === 'self') return false;
-        return e.kind !== 'service';
+        return e.kind !== 'service' && e.ndn !== this.tree.servicesNdn;
     }
   }
 
