@@ -7,7 +7,7 @@ import { ldapFixture, ldapTool, ALICE_KEY } from './fixture.js';
 
 /** ldappasswd exits 1 on any failure and prints "Result: <text> (<code>)". */
 const pwCode = (r: { code: number; stdout: string; stderr: string }) =>
-  r.code === 0 ? 0 : Number(/Result: .*\((\d+)\)/.exec(r.stdout + r.stderr)?.[1] ?? -1);
+  r.code === 0 ? 0 : Number(/\((\d+)\)/.exec(r.stdout + r.stderr)?.[1] ?? -1);
 const entries = (out: string) => out.split('\n').filter((l) => l.startsWith('dn: ')).map((l) => l.slice(4));
 
 for (const backend of backends) {
@@ -290,8 +290,16 @@ for (const backend of backends) {
       await dir.policies.setPasswordPolicy(ctx, { lockoutThreshold: 2 });
       const carol = fx.users.carol!;
       const carolDn = `uid=carol,ou=Users,${base}`;
-      // Account-wide lock needs 5× threshold failures (the core's per-source design).
-      for (let i = 0; i < 10; i++) await ldapTool(fx, 'ldapwhoami', [...ldaps, '-D', carolDn, '-w', `bad-${i}`]);
+      // Two failures from this address lock the (carol, 127.0.0.1) pair: the right password is refused too.
+      for (let i = 0; i < 2; i++) await ldapTool(fx, 'ldapwhoami', [...ldaps, '-D', carolDn, '-w', `bad-${i}`]);
+      let r0 = await ldapTool(fx, 'ldapwhoami', [...ldaps, '-D', carolDn, '-w', 'Reset-by-app-77']);
+      t.equal(r0.code, 49, 'locked for this source');
+      const ev = await dir.audit.list({ orgId: org.id, eventType: 'ldap.bind', actorId: carol.id, limit: 1, order: 'desc' });
+      t.equal(ev[0]?.reason, 'locked');
+      // The account as a whole locks at 5x the threshold across sources.
+      for (let i = 0; i < 10; i++) {
+        await dir.authenticate({ orgId: org.id, username: 'carol', credential: { kind: 'password', password: `bad-${i}` }, protocol: 'ldap', clientIp: `192.0.2.${i}` });
+      }
       const u = await dir.users.get(org.id, carol.id);
       t.equal(u.state, 'locked');
       let r = await ldapTool(fx, 'ldapwhoami', [...ldaps, '-D', carolDn, '-w', 'Reset-by-app-77']);

@@ -1,22 +1,11 @@
 // The LDAP front-end: LDAPS and LDAP+StartTLS over the core directory.
 import type { Config } from '../../config/load.js';
-import type { Directory, Logger, Org } from '../../core/index.js';
+import type { Org } from '../../core/index.js';
+import type { RunningServer, ServerContext } from '../shared/types.js';
 import { LdapListener } from './server.js';
 import { LdapSession } from './session.js';
 
-/** The parts of the shared ServerContext (servers/shared/types.ts) this server uses. */
-export interface LdapServerContext {
-  dir: Directory;
-  config: Readonly<Config>;
-  log: Logger;
-  org: Org;
-  tls: { key: string; cert: string };
-}
-
-export interface RunningLdap {
-  name: string;
-  ports: Record<string, number>;
-  stop(): Promise<void>;
+export interface RunningLdap extends RunningServer {
   /** For tests and health: live connection count. */
   readonly connections: number;
 }
@@ -26,7 +15,7 @@ export function baseDnFor(config: Readonly<Config>, org: Org): string {
   return org.domain.split('.').filter(Boolean).map((p) => `dc=${p}`).join(',');
 }
 
-export async function start(ctx: LdapServerContext): Promise<RunningLdap> {
+export async function start(ctx: ServerContext): Promise<RunningLdap> {
   const cfg = ctx.config.ldap;
   const log = ctx.log.child({ component: 'ldap' });
   const session = new LdapSession(ctx.dir, ctx.org, cfg, baseDnFor(ctx.config, ctx.org), log);
