@@ -4,9 +4,13 @@ import { spawn } from 'node:child_process';
 import { start, type Started } from '../../test/helpers/start.js';
 import type { Backend } from '../../test/helpers/directory.js';
 import type { User } from '../../core/index.js';
+import { loadTls } from '../shared/tls.js';
+import { start as startLdap, type RunningLdap } from './main.js';
 
 export interface LdapFixture {
   t: Started;
+  /** The LDAP server itself, when started with `direct: true`. */
+  ldap: RunningLdap | null;
   ldapUrl: string;
   ldapsUrl: string;
   base: string;
@@ -21,9 +25,18 @@ export interface LdapFixture {
 export const PASSWORDS = { alice: 'Wonder-land-Canary-1', bob: 'Build-it-Canary-2', carol: 'Sing-song-Canary-3' };
 export const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop';
 
-export async function ldapFixture(backend: Backend = 'sqlite', ldapOverrides: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}): Promise<LdapFixture> {
-  const t = await start({ only: ['ldap'], backend, overrides: { ...overrides, ldap: { port: 0, ldapsPort: 0, ...ldapOverrides } } });
+/**
+ * Default: Cairn as `cairn serve` runs it (servers/all.ts). `direct: true` starts the LDAP server
+ * from its main.ts beside the same directory, so that a test can read its live connection count.
+ */
+export async function ldapFixture(backend: Backend = 'sqlite', ldapOverrides: Record<string, unknown> = {}, opts: { direct?: boolean } = {}): Promise<LdapFixture> {
+  const t = await start({ only: opts.direct ? [] : ['ldap'], backend, overrides: { ldap: { port: 0, ldapsPort: 0, ...ldapOverrides } } });
+  let ldap: RunningLdap | null = null;
   try {
+    if (opts.direct) {
+      ldap = await startLdap({ dir: t.dir, config: t.config, log: t.dir.log, org: t.org, tls: await loadTls(t.config, t.dir.log) });
+      Object.assign(t.ports, ldap.ports);
+    }
     const { dir, ctx, org } = t;
     const users: Record<string, User> = {};
     users.alice = await dir.users.create(ctx, { username: 'alice', displayName: 'Alice Liddell', email: 'alice@example.com', password: PASSWORDS.alice });
@@ -45,9 +58,14 @@ export async function ldapFixture(backend: Backend = 'sqlite', ldapOverrides: Re
       ldapsUrl: `ldaps://127.0.0.1:${t.ports.ldaps}`,
       sssd: { dn: `cn=sssd,ou=Services,${base}`, password: sssd.password },
       resetter: { dn: `cn=resetter,ou=Services,${base}`, password: resetter.password },
-      stop: () => t.stop(),
+      ldap,
+      async stop() {
+        await ldap?.stop();
+        await t.stop();
+      },
     };
   } catch (err) {
+    await ldap?.stop();
     await t.stop();
     throw err;
   }
