@@ -29,8 +29,8 @@ export const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UO
  * Default: Cairn as `cairn serve` runs it (servers/all.ts). `direct: true` starts the LDAP server
  * from its main.ts beside the same directory, so that a test can read its live connection count.
  */
-export async function ldapFixture(backend: Backend = 'sqlite', ldapOverrides: Record<string, unknown> = {}, opts: { direct?: boolean } = {}): Promise<LdapFixture> {
-  const t = await start({ only: opts.direct ? [] : ['ldap'], backend, overrides: { ldap: { port: 0, ldapsPort: 0, ...ldapOverrides } } });
+export async function ldapFixture(backend: Backend = 'sqlite', ldapOverrides: Record<string, unknown> = {}, opts: { direct?: boolean; overrides?: Record<string, unknown> } = {}): Promise<LdapFixture> {
+  const t = await start({ only: opts.direct ? [] : ['ldap'], backend, overrides: { ...opts.overrides, ldap: { port: 0, ldapsPort: 0, ...ldapOverrides } } });
   let ldap: RunningLdap | null = null;
   try {
     if (opts.direct) {
