@@ -1,13 +1,16 @@
 // Every core error code has an LDAP result code; internal detail never reaches a client; a
 // store that is down answers unavailable (52), never invalidCredentials, and leaves lockout alone.
 import t from 'tap';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
 import pg from 'pg';
 import { join } from 'node:path';
 import { CairnError, errorCodes } from '../../core/index.js';
 import { backends } from '../../test/helpers/directory.js';
 import { ldapError, resultCodeFor } from './errors.js';
 import { ldapFixture, ldapTool } from './fixture.js';
+
+// better-sqlite3 ships no types; the test only needs exec/close.
+const Database = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => { exec(sql: string): void; close(): void };
 
 t.test('every core error code maps to an LDAP result code', async (t) => {
   for (const code of errorCodes) {

@@ -243,17 +243,18 @@ export class LdapSession implements Handler {
 
     // The root DSE: readable by anyone (after TLS), base scope only.
     if (baseNdn === '' && req.scope === 0) {
-      await this.#sendEntry(conn, id, this.tree.rootDse, req, true);
-      return done(ResultCode.success);
+      return conn.write(Buffer.concat([this.#entry(id, this.tree.rootDse, req, true), result(id, Op.searchResultDone, ResultCode.success, '')]));
     }
     const who = s.identity;
     if (who.kind === 'anonymous') return done(ResultCode.insufficientAccessRights, 'bind first: anonymous clients may read the root DSE only');
 
-    try {
-      await this.#withTimeout(this.tree.fresh());
-    } catch (err) {
-      const e = err instanceof OperationTimeout ? { code: ResultCode.busy, message: 'server busy, retry later' } : ldapError(err);
-      return done(e.code, e.message);
+    if (!this.tree.isFresh) {
+      try {
+        await this.#withTimeout(this.tree.fresh());
+      } catch (err) {
+        const e = err instanceof OperationTimeout ? { code: ResultCode.busy, message: 'server busy, retry later' } : ldapError(err);
+        return done(e.code, e.message);
+      }
     }
     // A subtree/one-level search from "" covers our naming context.
     const base = baseNdn === '' ? this.tree.get(this.tree.baseNdn) : this.tree.get(baseNdn);
@@ -268,20 +269,22 @@ export class LdapSession implements Handler {
 
     if (paged) return this.#pagedSearch(conn, s, id, req, paged, base, scope as 0 | 1 | 2, deadline);
 
+    // Entries are batched into few writes (one TLS record for a typical lookup and its result).
+    const out = new OutputBatch(conn);
     let sent = 0;
     let checked = 0;
     for (const e of this.#candidates(req, base, scope as 0 | 1 | 2)) {
       if (++checked % 512 === 0) {
         if (s.abandoned.has(id) || conn.closed) return;
-        if (Date.now() > deadline) return done(ResultCode.timeLimitExceeded, 'time limit exceeded');
+        if (Date.now() > deadline) return out.end(result(id, Op.searchResultDone, ResultCode.timeLimitExceeded, 'time limit exceeded'));
       }
       if (!this.#visible(who, e) || evaluate(req.filter, e) !== true) continue;
-      if (sent >= sizeLimit) return done(ResultCode.sizeLimitExceeded, 'size limit exceeded');
-      await this.#sendEntry(conn, id, e, req, false);
+      if (sent >= sizeLimit) return out.end(result(id, Op.searchResultDone, ResultCode.sizeLimitExceeded, 'size limit exceeded'));
+      await out.push(this.#entry(id, e, req, false));
       sent++;
     }
     if (s.abandoned.delete(id)) return;
-    return done(ResultCode.success);
+    return out.end(result(id, Op.searchResultDone, ResultCode.success, ''));
   }
 
   #visibleMatched(who: Identity, ndn: string): string {
@@ -327,7 +330,7 @@ export class LdapSession implements Handler {
       const e = this.tree.get(state.ndns[state.offset++]!);
       // Entries removed or hidden since the first page are skipped, not resurrected.
       if (!e || !this.#visible(s.identity, e) || evaluate(req.filter, e) !== true) continue;
-      await this.#sendEntry(conn, id, e, req, false);
+      await conn.write(this.#entry(id, e, req, false));
       sent++;
       if (s.abandoned.delete(id) || conn.closed) return;
     }
@@ -341,8 +344,8 @@ export class LdapSession implements Handler {
     return done(ResultCode.success, '', Buffer.alloc(0));
   }
 
-  /** Encode the requested attributes of an entry and send it. */
-  #sendEntry(conn: Connection, id: number, e: Entry, req: SearchReq, rootDse: boolean): Promise<void> {
+  /** Encode the requested attributes of an entry as a SearchResultEntry message. */
+  #entry(id: number, e: Entry, req: SearchReq, rootDse: boolean): Buffer {
     const wanted = req.attributes.map((a) => a.toLowerCase());
     const noAttrs = wanted.length === 1 && wanted[0] === '1.1';
     const allUser = !noAttrs && (wanted.length === 0 || wanted.includes('*') || (rootDse && wanted.every((w) => w === '+')));
@@ -362,7 +365,7 @@ export class LdapSession implements Handler {
         parts.push(encodeAttr({ name: 'hasSubordinates', values: [this.tree.hasChildren(e) ? 'TRUE' : 'FALSE'] }));
       }
     }
-    return conn.write(envelope(id, tlv(Op.searchResultEntry, [octets(e.dn), seq(parts)])));
+    return envelope(id, tlv(Op.searchResultEntry, [octets(e.dn), seq(parts)]));
   }
 
   // --- compare ----------------------------------------------------------------------------
@@ -468,6 +471,31 @@ export class LdapSession implements Handler {
 }
 
 class OperationTimeout extends Error {}
+
+/** Collects response messages and writes them in chunks of about 64 KiB, honouring backpressure. */
+class OutputBatch {
+  #parts: Buffer[] = [];
+  #size = 0;
+  constructor(readonly conn: Connection) {}
+
+  async push(buf: Buffer): Promise<void> {
+    this.#parts.push(buf);
+    this.#size += buf.length;
+    if (this.#size >= 65536) {
+      const chunk = Buffer.concat(this.#parts);
+      this.#parts = [];
+      this.#size = 0;
+      await this.conn.write(chunk);
+    }
+  }
+
+  end(last: Buffer): Promise<void> {
+    this.#parts.push(last);
+    const chunk = this.#parts.length === 1 ? last : Buffer.concat(this.#parts);
+    this.#parts = [];
+    return this.conn.write(chunk);
+  }
+}
 class Refusal extends Error {
   constructor(readonly code: number, message: string) {
     super(message);

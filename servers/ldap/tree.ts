@@ -91,6 +91,11 @@ export class DirectoryTree {
     return this.#entries.size;
   }
 
+  /** Nothing announced since the last refresh (the common case: no promise, no timer). */
+  get isFresh(): boolean {
+    return !this.#dirtyAll && !this.#dirtyUsers.size && !this.#dirtyGroups.size && Date.now() - this.#loadedAt <= this.#opts.refreshSeconds * 1000;
+  }
+
   /** Bring the view up to date with everything the feed announced. Concurrent callers share one refresh. */
   async fresh(): Promise<void> {
     if (Date.now() - this.#loadedAt > this.#opts.refreshSeconds * 1000) this.#dirtyAll = true;
