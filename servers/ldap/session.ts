@@ -83,6 +83,9 @@ export class LdapSession implements Handler {
     const s = this.#state.get(conn);
     if (!s) return;
     const req = msg.request;
+    if (this.#log.isLevelEnabled('debug')) {
+      this.#log.debug({ conn: conn.id, msgId: msg.id, op: req.op, ...(req.op === 'search' ? { base: req.base, scope: req.scope, attrs: req.attributes.length } : {}), controls: msg.controls.map((c) => c.type) }, 'ldap request');
+    }
     // Critical controls we do not implement refuse the operation (RFC 4511 §4.1.11).
     const unknownCritical = msg.controls.find((c) => c.critical && !(req.op === 'search' && c.type === OID.pagedResults));
     const responseTag = req.op === 'bind' ? Op.bindResponse : req.op === 'search' ? Op.searchResultDone : req.op === 'compare' ? Op.compareResponse
