@@ -49,7 +49,24 @@ out.ports = server.ports;
 out.caFile = tls.caFile;
 out.rssMiB = Math.round(process.memoryUsage().rss / 1048576);
 process.stdout.write(JSON.stringify(out) + '\n');
+// BENCH_PROFILE=file: SIGUSR2 starts the CPU profiler, SIGTERM writes the profile (serving only, no startup).
+let session: import('node:inspector').Session | null = null;
+if (process.env.BENCH_PROFILE) {
+  const inspector = await import('node:inspector');
+  process.on('SIGUSR2', () => {
+    session = new inspector.Session();
+    session.connect();
+    session.post('Profiler.enable', () => session!.post('Profiler.start'));
+  });
+}
 process.on('SIGTERM', async () => {
+  if (session) {
+    const { writeFileSync } = await import('node:fs');
+    await new Promise<void>((resolve) => session!.post('Profiler.stop', (_err, res) => {
+      writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(res.profile));
+      resolve();
+    }));
+  }
   const rss = Math.round(process.memoryUsage().rss / 1048576);
   await server.stop();
   await dir.close();

@@ -110,21 +110,48 @@ function decodeInt(buf: Buffer, start: number, end: number): number {
 
 // --- encoding -----------------------------------------------------------------------------
 
-export function encodeLength(len: number): Buffer {
-  if (len < 0x80) return Buffer.from([len]);
-  if (len < 0x100) return Buffer.from([0x81, len]);
-  if (len < 0x10000) return Buffer.from([0x82, len >> 8, len & 0xff]);
-  if (len < 0x1000000) return Buffer.from([0x83, len >> 16, (len >> 8) & 0xff, len & 0xff]);
-  return Buffer.from([0x84, (len >>> 24) & 0xff, (len >> 16) & 0xff, (len >> 8) & 0xff, len & 0xff]);
+function lengthSize(len: number): number {
+  return len < 0x80 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : len < 0x1000000 ? 4 : 5;
 }
 
-export function tlv(tag: number, content: Buffer | readonly Buffer[]): Buffer {
-  const body = Buffer.isBuffer(content) ? content : Buffer.concat(content as Buffer[]);
-  const len = encodeLength(body.length);
-  const out = Buffer.allocUnsafe(1 + len.length + body.length);
+function writeHeader(out: Buffer, tag: number, len: number): number {
   out[0] = tag;
-  len.copy(out, 1);
-  body.copy(out, 1 + len.length);
+  if (len < 0x80) {
+    out[1] = len;
+    return 2;
+  }
+  const n = lengthSize(len) - 1;
+  out[1] = 0x80 | n;
+  for (let i = 0; i < n; i++) out[2 + i] = (len >>> (8 * (n - 1 - i))) & 0xff;
+  return 2 + n;
+}
+
+export function encodeLength(len: number): Buffer {
+  const b = Buffer.allocUnsafe(1 + lengthSize(len));
+  writeHeader(b, 0, len);
+  return b.subarray(1);
+}
+
+/** One TLV around already-encoded content, in a single allocation. */
+export function tlv(tag: number, content: Buffer | readonly Buffer[]): Buffer {
+  const parts = Buffer.isBuffer(content) ? [content] : (content as Buffer[]);
+  let len = 0;
+  for (const p of parts) len += p.length;
+  const out = Buffer.allocUnsafe(1 + lengthSize(len) + len);
+  let off = writeHeader(out, tag, len);
+  for (const p of parts) {
+    p.copy(out, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** An OCTET STRING (or any primitive string tag) written straight from a JS string. */
+function stringTlv(tag: number, v: string): Buffer {
+  const len = Buffer.byteLength(v, 'utf8');
+  const out = Buffer.allocUnsafe(1 + lengthSize(len) + len);
+  const off = writeHeader(out, tag, len);
+  out.write(v, off, 'utf8');
   return out;
 }
 
@@ -143,6 +170,6 @@ export function encodeIntBody(v: number): Buffer {
 
 export const int = (v: number, tag = 0x02) => tlv(tag, encodeIntBody(v));
 export const enumerated = (v: number) => tlv(0x0a, encodeIntBody(v));
-export const octets = (v: string | Buffer, tag = 0x04) => tlv(tag, typeof v === 'string' ? Buffer.from(v, 'utf8') : v);
+export const octets = (v: string | Buffer, tag = 0x04) => (typeof v === 'string' ? stringTlv(tag, v) : tlv(tag, v));
 export const bool = (v: boolean) => Buffer.from([0x01, 0x01, v ? 0xff : 0x00]);
 export const seq = (items: readonly Buffer[], tag = 0x30) => tlv(tag, items);

@@ -99,11 +99,21 @@ function normRdn(rdn: Rdn[]): string {
     .join('+');
 }
 
+// Search bases and bind names repeat (SSSD asks under the same few bases all day): remember
+// the last few thousand normalisations.
+const cache = new Map<string, string | null>();
+
 /** A canonical, case-folded form for comparing DNs; null when the DN does not parse. */
 export function normalizeDn(dn: string): string | null {
+  const hit = cache.get(dn);
+  if (hit !== undefined) return hit;
   const rdns = parseDn(dn);
-  if (!rdns) return null;
-  return rdns.map(normRdn).join(',');
+  const out = rdns ? rdns.map(normRdn).join(',') : null;
+  if (dn.length <= 512) {
+    if (cache.size >= 4096) cache.delete(cache.keys().next().value!);
+    cache.set(dn, out);
+  }
+  return out;
 }
 
 export function normalizedParent(ndn: string): string | null {

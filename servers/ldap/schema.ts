@@ -133,6 +133,10 @@ export interface Entry {
   attrs: Map<string, Attribute>;
   /** The user or group or service account behind the entry. */
   id?: string;
+  /** The DN as an encoded OCTET STRING, filled when first sent. */
+  dnBer?: Buffer;
+  /** Encoded attribute lists for recent attribute selections (see session.ts). */
+  selections?: Map<string, Buffer>;
 }
 
 export function makeEntry(kind: EntryKind, dn: string, parent: string | null, values: Record<string, string | number | readonly (string | number)[] | null | undefined>, id?: string): Entry {

@@ -349,26 +349,30 @@ export class LdapSession implements Handler {
 
   /** Encode the requested attributes of an entry as a SearchResultEntry message. */
   #entry(id: number, e: Entry, req: SearchReq, rootDse: boolean): Buffer {
-    const wanted = req.attributes.map((a) => a.toLowerCase());
-    const noAttrs = wanted.length === 1 && wanted[0] === '1.1';
-    const allUser = !noAttrs && (wanted.length === 0 || wanted.includes('*') || (rootDse && wanted.every((w) => w === '+')));
-    const allOper = wanted.includes('+');
-    const parts: Buffer[] = [];
-    if (!noAttrs) {
-      const named = new Set<string>();
-      for (const w of wanted) {
-        const t = attrType(w);
-        if (t) named.add(t.name.toLowerCase());
+    const sel = selectionOf(req);
+    // The attribute list for one selection is the same every time until the entry is rebuilt:
+    // keep a few per entry (SSSD asks with the same lists all day).
+    let attrs = sel.cacheable ? e.selections?.get(sel.key) : undefined;
+    if (!attrs) {
+      const parts: Buffer[] = [];
+      if (!sel.noAttrs) {
+        const allUser = sel.allUser || (rootDse && sel.onlyPlus);
+        for (const [key, a] of e.attrs) {
+          const oper = isOperational(key);
+          if ((oper ? sel.allOper : allUser) || sel.named.has(key)) parts.push(req.typesOnly ? encodeTypeOnly(a) : encodeAttr(a));
+        }
+        if ((sel.allOper || sel.named.has('hassubordinates')) && e.kind !== 'root') {
+          parts.push(encodeAttr({ name: 'hasSubordinates', values: [this.tree.hasChildren(e) ? 'TRUE' : 'FALSE'] }));
+        }
       }
-      for (const [key, a] of e.attrs) {
-        const oper = isOperational(key);
-        if ((oper ? allOper : allUser) || named.has(key)) parts.push(req.typesOnly ? encodeTypeOnly(a) : encodeAttr(a));
-      }
-      if ((allOper || named.has('hassubordinates')) && e.kind !== 'root') {
-        parts.push(encodeAttr({ name: 'hasSubordinates', values: [this.tree.hasChildren(e) ? 'TRUE' : 'FALSE'] }));
+      attrs = seq(parts);
+      if (sel.cacheable && e.kind !== 'root') {
+        e.selections ??= new Map();
+        if (e.selections.size >= 4) e.selections.delete(e.selections.keys().next().value!);
+        e.selections.set(sel.key, attrs);
       }
     }
-    return envelope(id, tlv(Op.searchResultEntry, [octets(e.dn), seq(parts)]));
+    return envelope(id, tlv(Op.searchResultEntry, [(e.dnBer ??= octets(e.dn)), attrs]));
   }
 
   // --- compare ----------------------------------------------------------------------------
@@ -503,6 +507,44 @@ class Refusal extends Error {
   constructor(readonly code: number, message: string) {
     super(message);
   }
+}
+
+interface Selection {
+  key: string;
+  noAttrs: boolean;
+  allUser: boolean;
+  allOper: boolean;
+  onlyPlus: boolean;
+  named: Set<string>;
+  /** hasSubordinates changes without the entry being rebuilt: never cached. */
+  cacheable: boolean;
+}
+
+const selections = new WeakMap<SearchReq, Selection>();
+
+/** What a search asks for (RFC 4511 §4.5.1.8), computed once per request. */
+function selectionOf(req: SearchReq): Selection {
+  let sel = selections.get(req);
+  if (sel) return sel;
+  const wanted = req.attributes.map((a) => a.toLowerCase());
+  const noAttrs = wanted.length === 1 && wanted[0] === '1.1';
+  const named = new Set<string>();
+  for (const w of wanted) {
+    const t = attrType(w);
+    if (t) named.add(t.name.toLowerCase());
+  }
+  const allOper = wanted.includes('+');
+  sel = {
+    key: `${req.typesOnly ? 1 : 0}${wanted.join('\0')}`,
+    noAttrs,
+    allUser: !noAttrs && (wanted.length === 0 || wanted.includes('*')),
+    allOper,
+    onlyPlus: wanted.length > 0 && wanted.every((w) => w === '+'),
+    named,
+    cacheable: !allOper && !named.has('hassubordinates') && wanted.length <= 64,
+  };
+  selections.set(req, sel);
+  return sel;
 }
 
 function encodeAttr(a: Attribute): Buffer {

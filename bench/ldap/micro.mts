@@ -1,0 +1,30 @@
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+import { ldapFixture } from '../../servers/ldap/fixture.js';
+import { LdapSession } from '../../servers/ldap/session.js';
+import { decodeMessage } from '../../servers/ldap/protocol.js';
+import { req, filter } from '../../servers/ldap/rawclient.js';
+import { seed } from './seed.js';
+const fx = await ldapFixture();
+await seed(fx.t.dir, fx.t.org, 10000, 500, 'x');
+const s = new LdapSession(fx.t.dir, fx.t.org, fx.t.config.ldap, 'dc=example,dc=com', fx.t.dir.log);
+await s.tree.fresh();
+let bytes = 0;
+const conn: any = { id: 1, clientIp: '127.0.0.1', tls: true, bound: false, closed: false, write: (b: Buffer) => { bytes += b.length; return Promise.resolve(); }, close() {} };
+s.opened(conn);
+await s.handle(conn, decodeMessage(req.bind(1, fx.sssd.dn, fx.sssd.password), { maxFilterDepth: 32, maxFilterNodes: 2048, maxAttributes: 256 }));
+const attrs = ['objectClass', 'uid', 'userPassword', 'uidNumber', 'gidNumber', 'gecos', 'homeDirectory', 'loginShell', 'cn', 'memberOf', 'sshPublicKey', 'shadowLastChange', 'shadowMax', 'shadowExpire'];
+const inspector = await import('node:inspector');
+const session = new inspector.Session();
+session.connect();
+await new Promise((r) => session.post('Profiler.enable', () => session.post('Profiler.start', r)));
+const N = 20000;
+const t = process.hrtime.bigint();
+for (let i = 0; i < N; i++) {
+  const raw = req.search(i + 2, 'dc=example,dc=com', filter.eq('uid', `u${String(i % 10000).padStart(5, '0')}`), attrs);
+  await s.handle(conn, decodeMessage(raw, { maxFilterDepth: 32, maxFilterNodes: 2048, maxAttributes: 256 }));
+}
+await new Promise<void>((r) => session.post('Profiler.stop', (_e, res) => { (require('node:fs') as typeof import('node:fs')).writeFileSync('/tmp/prof/loop.cpuprofile', JSON.stringify(res.profile)); r(); }));
+const us = Number(process.hrtime.bigint() - t) / 1000 / N;
+console.log('per search µs (incl. request encode):', us.toFixed(1), 'bytes', bytes / N);
+await fx.stop();
