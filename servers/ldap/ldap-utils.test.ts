@@ -1,7 +1,7 @@
 // Cairn LDAP against OpenLDAP's own clients (ldap-utils): ldapwhoami, ldapsearch, ldappasswd,
 // ldapmodify, ldapcompare, on a real server on ephemeral ports.
 import t from 'tap';
-import { backends } from '../../test/helpers/directory.js';
+import { backends, logLines } from '../../test/helpers/directory.js';
 import { totpCode } from '../../core/index.js';
 import { ldapFixture, ldapTool, ALICE_KEY } from './fixture.js';
 
@@ -323,6 +323,12 @@ for (const backend of backends) {
       t.equal(r.code, 49);
       r = await search([...asSssd, '-b', base, '(|(uid=dave)(cn=dave))', '1.1']);
       t.same(entries(r.stdout), []);
+    });
+
+    await t.test('no secret in any log line', async (t) => {
+      const secrets = [...Object.values(fx.passwords), fx.sssd.password, fx.resetter.password, 'Fresh-Sing-pass-42', 'Reset-by-app-77', 'Hidden-pw-Canary-9x'];
+      const leaks = logLines.filter((l) => secrets.some((s) => l.includes(s!)));
+      t.same(leaks, [], `${logLines.length} log lines checked`);
     });
 
     await t.test('audit trail: chain verifies', async (t) => {

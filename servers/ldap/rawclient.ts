@@ -6,8 +6,12 @@ import { BerReader, bool, enumerated, int, octets, readLength, seq, tlv } from '
 
 export const req = {
   bind: (id: number, dn: string, password: string) => seq([int(id), tlv(0x60, [int(3), octets(dn), octets(password, 0x80)])]),
-  search: (id: number, base: string, filter: Buffer, attrs: string[] = [], opts: { scope?: number; sizeLimit?: number } = {}) =>
-    seq([int(id), tlv(0x63, [octets(base), enumerated(opts.scope ?? 2), enumerated(0), int(opts.sizeLimit ?? 0), int(0), bool(false), filter, seq(attrs.map((a) => octets(a)))])]),
+  search: (id: number, base: string, filter: Buffer, attrs: string[] = [], opts: { scope?: number; sizeLimit?: number; paged?: { size: number; cookie: Buffer } } = {}) =>
+    seq([
+      int(id),
+      tlv(0x63, [octets(base), enumerated(opts.scope ?? 2), enumerated(0), int(opts.sizeLimit ?? 0), int(0), bool(false), filter, seq(attrs.map((a) => octets(a)))]),
+      ...(opts.paged ? [seq([seq([octets('1.2.840.113556.1.4.319'), octets(seq([int(opts.paged.size), octets(opts.paged.cookie)]))])], 0xa0)] : []),
+    ]),
   startTls: (id: number) => seq([int(id), tlv(0x77, [octets('1.3.6.1.4.1.1466.20037', 0x80)])]),
   whoami: (id: number) => seq([int(id), tlv(0x77, [octets('1.3.6.1.4.1.4203.1.11.3', 0x80)])]),
   unbind: (id: number) => seq([int(id), Buffer.from([0x42, 0x00])]),
@@ -19,6 +23,27 @@ export const filter = {
   and: (...fs: Buffer[]) => tlv(0xa0, fs),
   not: (f: Buffer) => tlv(0xa2, [f]),
 };
+
+/** The paged-results cookie in a SearchResultDone's controls (empty when the search is complete). */
+export function pagedCookie(done: Response): Buffer | null {
+  const r = new BerReader(done.body);
+  const m = r.sub(r.expect(0x30, 'msg'));
+  m.next(); // id
+  m.next(); // op
+  if (m.peekTag() !== 0xa0) return null;
+  const ctls = m.sub(m.next());
+  while (ctls.remaining > 0) {
+    const c = ctls.sub(ctls.expect(0x30, 'control'));
+    const type = c.readString(0x04, 'type');
+    if (c.peekTag() === 0x01) c.next();
+    if (type !== '1.2.840.113556.1.4.319') continue;
+    const v = new BerReader(c.bytes(c.expect(0x04, 'value')));
+    const sq = v.sub(v.expect(0x30, 'paged'));
+    sq.next();
+    return Buffer.from(sq.bytes(sq.expect(0x04, 'cookie')));
+  }
+  return null;
+}
 
 export interface Response {
   id: number;
