@@ -23,7 +23,7 @@ t.test('paged results cookies', async (t) => {
 
   // Whole walk: 28 users in pages of 10, each exactly once.
   const seen: string[] = [];
-  let cookie = Buffer.alloc(0);
+  let cookie: Buffer = Buffer.alloc(0);
   let pages = 0;
   do {
     const r = await page(a, cookie);
