@@ -259,6 +259,19 @@ for (const backend of backends) {
       await dir.users.setState(ctx, fx.users.bob!.id, 'active');
       r = await search([...asSssd, '-b', base, '(uid=bob)', '1.1']);
       t.same(entries(r.stdout), [`uid=bob,ou=Users,${base}`], 'reactivated: back');
+
+      await dir.policies.setPasswordPolicy(ctx, { maxAgeDays: 30 });
+      r = await search([...asSssd, '-b', base, '(uid=bob)', 'shadowMax']);
+      t.match(r.stdout, 'shadowMax: 30', 'a policy change reaches shadowMax at once');
+      await dir.policies.setPasswordPolicy(ctx, { maxAgeDays: 90 });
+      const app = await dir.serviceAccounts.create(ctx, { name: 'wiki', permissions: [] });
+      r = await search([...asSssd, '-b', `ou=Services,${base}`, '(cn=wiki)', '1.1']);
+      t.same(entries(r.stdout), [`cn=wiki,ou=Services,${base}`], 'a new service account appears');
+      r = await search([...ldaps, '-D', `cn=wiki,ou=Services,${base}`, '-w', app.password, '-b', base, '(objectClass=*)', '1.1']);
+      t.same(entries(r.stdout), [`cn=wiki,ou=Services,${base}`], 'without read_directory it sees only itself');
+      await dir.serviceAccounts.delete(ctx, app.account.id);
+      r = await search([...asSssd, '-b', `ou=Services,${base}`, '(cn=wiki)', '1.1']);
+      t.same(entries(r.stdout), [], 'a deleted service account disappears');
     });
 
     await t.test('MFA required for LDAP: password + appended TOTP; service accounts exempt', async (t) => {

@@ -1,6 +1,6 @@
 // The LDAP front-end: LDAPS and LDAP+StartTLS over the core directory.
 import type { Config } from '../../config/load.js';
-import type { Org } from '../../core/index.js';
+import { scrubError, type Org } from '../../core/index.js';
 import type { RunningServer, ServerContext } from '../shared/types.js';
 import { LdapListener } from './server.js';
 import { LdapSession } from './session.js';
@@ -21,6 +21,8 @@ export async function start(ctx: ServerContext): Promise<RunningLdap> {
   const session = new LdapSession(ctx.dir, ctx.org, cfg, baseDnFor(ctx.config, ctx.org), log);
   // Load the view before accepting clients, so that the first search is not the slow one.
   await session.tree.fresh();
+  session.tree.onError = (err) => log.warn({ err: scrubError(err) }, 'ldap view reload failed; serving the previous view');
+  session.tree.startBackgroundRefresh();
   const listener = new LdapListener({
     log,
     key: ctx.tls.key,

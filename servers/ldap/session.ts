@@ -261,9 +261,10 @@ export class LdapSession implements Handler {
     }
     // A subtree/one-level search from "" covers our naming context.
     const base = baseNdn === '' ? this.tree.get(this.tree.baseNdn) : this.tree.get(baseNdn);
-    if (!base || !this.#visible(who, base)) {
-      return done(ResultCode.noSuchObject, 'no such object', { matchedDn: baseNdn === '' ? '' : this.#visibleMatched(who, baseNdn) });
-    }
+    // A container the client may not see (the base, an ou) is searched anyway, returning only
+    // visible entries; a user, group or service entry it may not see does not exist for it.
+    const hidden = base && !this.#visible(who, base) && (base.kind === 'user' || base.kind === 'group' || base.kind === 'service');
+    if (!base || hidden) return done(ResultCode.noSuchObject, 'no such object', { matchedDn: baseNdn === '' ? '' : this.#visibleMatched(who, baseNdn) });
     const scope = baseNdn === '' ? (req.scope === 1 ? 0 : 2) : req.scope;
 
     const sizeLimit = req.sizeLimit > 0 ? Math.min(req.sizeLimit, this.#cfg.maxSizeLimit) : this.#cfg.maxSizeLimit;

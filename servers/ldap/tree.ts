@@ -45,7 +45,12 @@ export class DirectoryTree {
   #dirtyUsers = new Set<string>();
   #dirtyGroups = new Set<string>();
   #dirtyAll = true;
+  #dirtyServices = false;
+  #dirtyPolicy = false;
   #loadedAt = 0;
+  #timer: NodeJS.Timeout | null = null;
+  /** Told about background reload failures (the view keeps serving what it has). */
+  onError: (err: unknown) => void = () => {};
   #refreshing: Promise<void> | null = null;
   readonly #unsubscribe: () => void;
   /** Called with a user or service account id when its bound sessions must end. */
@@ -77,14 +82,33 @@ export class DirectoryTree {
         if (c.action === 'state' || c.action === 'deleted') this.onRevoke('user', c.id);
       } else if (c.kind === 'group') this.#dirtyGroups.add(c.id);
       else if (c.kind === 'service_account') {
-        this.#dirtyAll = true;
+        this.#dirtyServices = true;
         if (c.action !== 'created' && c.action !== 'updated') this.onRevoke('service_account', c.id);
-      } else if (c.kind === 'policy') this.#dirtyAll = true;
+      } else if (c.kind === 'policy') this.#dirtyPolicy = true;
     });
   }
 
   close(): void {
     this.#unsubscribe();
+    if (this.#timer) clearInterval(this.#timer);
+  }
+
+  /**
+   * Reload everything every refreshSeconds, in the background: searches keep using the current
+   * view meanwhile (a full load of 100,000 users takes seconds). This is what picks up changes
+   * made through other instances; changes announced on this instance's feed never wait for it.
+   */
+  startBackgroundRefresh(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => {
+      if (this.#refreshing) return;
+      this.#refreshing = this.#loadAll()
+        .catch((err) => this.onError(err))
+        .finally(() => {
+          this.#refreshing = null;
+        });
+    }, this.#opts.refreshSeconds * 1000);
+    this.#timer.unref();
   }
 
   get size(): number {
@@ -93,15 +117,19 @@ export class DirectoryTree {
 
   /** Nothing announced since the last refresh (the common case: no promise, no timer). */
   get isFresh(): boolean {
-    return !this.#dirtyAll && !this.#dirtyUsers.size && !this.#dirtyGroups.size && Date.now() - this.#loadedAt <= this.#opts.refreshSeconds * 1000;
+    return !this.#dirtyAll && !this.#dirtyServices && !this.#dirtyPolicy && !this.#dirtyUsers.size && !this.#dirtyGroups.size;
+  }
+
+  /** When the last full load started (ms since epoch). */
+  get loadedAt(): number {
+    return this.#loadedAt;
   }
 
   /** Bring the view up to date with everything the feed announced. Concurrent callers share one refresh. */
   async fresh(): Promise<void> {
-    if (Date.now() - this.#loadedAt > this.#opts.refreshSeconds * 1000) this.#dirtyAll = true;
-    if (!this.#dirtyAll && !this.#dirtyUsers.size && !this.#dirtyGroups.size) return;
+    if (this.isFresh) return;
     while (this.#refreshing) await this.#refreshing;
-    if (!this.#dirtyAll && !this.#dirtyUsers.size && !this.#dirtyGroups.size) return;
+    if (this.isFresh) return;
     this.#refreshing = (this.#dirtyAll ? this.#loadAll() : this.#loadDirty()).finally(() => {
       this.#refreshing = null;
     });
@@ -110,6 +138,8 @@ export class DirectoryTree {
 
   async #loadAll(): Promise<void> {
     this.#dirtyAll = false;
+    this.#dirtyServices = false;
+    this.#dirtyPolicy = false;
     this.#dirtyUsers.clear();
     this.#dirtyGroups.clear();
     const started = Date.now();
@@ -134,7 +164,8 @@ export class DirectoryTree {
       this.#rebuild(policy, users, groups, services);
       this.#loadedAt = started;
     } catch (err) {
-      this.#dirtyAll = true;
+      // Never loaded: nothing to serve. A failed background reload keeps the current view.
+      if (this.#loadedAt === 0) this.#dirtyAll = true;
       throw err;
     }
   }
@@ -142,10 +173,22 @@ export class DirectoryTree {
   async #loadDirty(): Promise<void> {
     const userIds = [...this.#dirtyUsers];
     const groupIds = [...this.#dirtyGroups];
+    const services = this.#dirtyServices;
+    const policy = this.#dirtyPolicy;
     this.#dirtyUsers.clear();
     this.#dirtyGroups.clear();
+    this.#dirtyServices = false;
+    this.#dirtyPolicy = false;
     const orgId = this.#org.id;
     try {
+      if (services) this.#putServices(await this.#dir.serviceAccounts.list(orgId));
+      if (policy) {
+        // shadowMax and lock times come from the policy: rebuild user entries from what we hold.
+        this.#policy = await this.#dir.policies.passwordPolicy(orgId);
+        for (const id of this.#users.keys()) this.#putUser(id);
+      }
+      // Fetch first, build after: a user's memberOf needs its groups, a group's members need
+      // its users' visibility.
       const touchedGroups = new Set(groupIds);
       for (const id of userIds) {
         const before = this.#users.get(id);
@@ -157,7 +200,6 @@ export class DirectoryTree {
         for (const g of after?.groupIds ?? []) touchedGroups.add(g);
         if (after) this.#users.set(id, after);
         else this.#users.delete(id);
-        this.#putUser(id);
       }
       for (const id of touchedGroups) {
         const g = await this.#dir.groups.get(orgId, id).catch((err: { code?: string }) => {
@@ -166,19 +208,16 @@ export class DirectoryTree {
         });
         if (g) this.#groups.set(id, g);
         else this.#groups.delete(id);
-        this.#putGroup(id);
       }
-      // memberOf on members of changed groups (a group created/deleted/renamed).
-      for (const id of groupIds) {
-        const g = this.#groups.get(id);
-        for (const uid of g?.memberIds ?? []) if (!userIds.includes(uid)) this.#putUser(uid);
-      }
-      if (groupIds.length && groupIds.some((id) => !this.#groups.has(id))) {
-        // A deleted group: members were announced by the core too, nothing else to do.
-      }
+      const rebuildUsers = new Set(userIds);
+      for (const id of groupIds) for (const uid of this.#groups.get(id)?.memberIds ?? []) rebuildUsers.add(uid);
+      for (const id of rebuildUsers) this.#putUser(id);
+      for (const id of touchedGroups) this.#putGroup(id);
     } catch (err) {
       for (const id of userIds) this.#dirtyUsers.add(id);
       for (const id of groupIds) this.#dirtyGroups.add(id);
+      if (services) this.#dirtyServices = true;
+      if (policy) this.#dirtyPolicy = true;
       throw err;
     }
   }
@@ -204,8 +243,14 @@ export class DirectoryTree {
     for (const g of groups) this.#groups.set(g.id, g);
     for (const u of users) this.#putUser(u.id);
     for (const g of groups) this.#putGroup(g.id);
+    this.#putServices(services);
+  }
+
+  #putServices(services: ServiceAccount[]): void {
+    for (const e of this.#serviceEntry.values()) this.#remove(e);
+    this.#serviceEntry.clear();
     for (const s of services) {
-      const e = makeEntry('service', `cn=${escapeValue(s.name)},ou=Services,${base}`, this.servicesNdn, {
+      const e = makeEntry('service', `cn=${escapeValue(s.name)},ou=Services,${this.baseDn}`, this.servicesNdn, {
         objectClass: ['top', 'applicationProcess'], cn: s.name, description: s.description || null,
         entryUUID: s.id, createTimestamp: generalizedTime(s.createdAt), modifyTimestamp: generalizedTime(s.updatedAt),
       }, s.id);
