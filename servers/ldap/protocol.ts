@@ -87,6 +87,7 @@ export interface Message {
 export class RequestError extends Error {
   constructor(readonly id: number, readonly responseTag: number | null, message: string) {
     super(message);
+    this.name = 'RequestError';
   }
 }
 

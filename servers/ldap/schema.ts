@@ -139,7 +139,7 @@ export interface Entry {
   selections?: Map<string, Buffer>;
 }
 
-export function makeEntry(kind: EntryKind, dn: string, parent: string | null, values: Record<string, string | number | readonly (string | number)[] | null | undefined>, id?: string): Entry {
+export function makeEntry(kind: EntryKind, dn: string, parent: string | null, values: Record<string, string | number | readonly (string | number)[] | null | undefined>, id?: string, ndn?: string): Entry {
   const attrs = new Map<string, Attribute>();
   for (const [name, v] of Object.entries(values)) {
     if (v === null || v === undefined) continue;
@@ -147,7 +147,7 @@ export function makeEntry(kind: EntryKind, dn: string, parent: string | null, va
     if (!list.length) continue;
     attrs.set(name.toLowerCase(), { name, values: list });
   }
-  const entry: Entry = { dn, ndn: normalizeDn(dn)!, parent, kind, attrs };
+  const entry: Entry = { dn, ndn: ndn ?? normalizeDn(dn)!, parent, kind, attrs };
   if (id) entry.id = id;
   return entry;
 }

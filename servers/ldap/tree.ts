@@ -264,6 +264,16 @@ export class DirectoryTree {
     return !!u && (u.state === 'active' || u.state === 'locked');
   }
 
+  // Names are [a-z0-9_.-] (core USERNAME_RE), so the normalised DN is built, not parsed;
+  // escapeValue keeps this exact for anything else.
+  #userNdn(username: string): string {
+    return `uid=${escapeValue(username.toLowerCase())},${this.usersNdn}`;
+  }
+
+  #groupNdn(name: string): string {
+    return `cn=${escapeValue(name.toLowerCase())},${this.groupsNdn}`;
+  }
+
   userDn(username: string): string {
     return `uid=${escapeValue(username)},ou=Users,${this.baseDn}`;
   }
@@ -310,7 +320,7 @@ export class DirectoryTree {
       createTimestamp: generalizedTime(u.createdAt),
       modifyTimestamp: generalizedTime(u.updatedAt),
       pwdAccountLockedTime: locked ? generalizedTime(new Date(u.lockedUntil!.getTime() - policy.lockoutMinutes * 60_000)) : null,
-    }, u.id);
+    }, u.id, this.#userNdn(u.username));
     this.#userEntry.set(id, e);
     this.#add(e);
     if (this.#opts.userPrivateGroups && u.gidNumber === u.uidNumber && !this.#groupNameTaken(u.username)) {
@@ -318,7 +328,7 @@ export class DirectoryTree {
         objectClass: ['top', 'posixGroup', 'groupOfNames'], cn: u.username, gidNumber: u.gidNumber,
         member: this.userDn(u.username), description: `Private group of ${u.username}`,
         entryUUID: null, createTimestamp: generalizedTime(u.createdAt), modifyTimestamp: generalizedTime(u.createdAt),
-      });
+      }, undefined, this.#groupNdn(u.username));
       this.#privateGroupEntry.set(id, pg);
       this.#add(pg);
     }
@@ -346,7 +356,7 @@ export class DirectoryTree {
       entryUUID: g.id,
       createTimestamp: generalizedTime(g.createdAt),
       modifyTimestamp: generalizedTime(g.updatedAt),
-    }, g.id);
+    }, g.id, this.#groupNdn(g.name));
     this.#groupEntry.set(id, e);
     this.#add(e);
   }
