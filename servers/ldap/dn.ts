@@ -41,28 +41,38 @@ export function parseDn(dn: string): Rdn[][] | null {
       if (dn[i] !== '"') return null;
       i++;
     } else {
-      const bytes: number[] = [];
+      // Plain characters are appended as they are; runs of \XX escapes are UTF-8 bytes.
+      let pending: number[] = [];
       let trailingSpaces = 0;
+      const flush = () => {
+        if (pending.length) {
+          value += Buffer.from(pending).toString('utf8');
+          pending = [];
+        }
+      };
       while (i < n && dn[i] !== ',' && dn[i] !== '+' && dn[i] !== ';') {
         const c = dn[i]!;
         if (c === '\\') {
           const h = dn.slice(i + 1, i + 3);
           if (/^[0-9A-Fa-f]{2}$/.test(h)) {
-            bytes.push(parseInt(h, 16));
+            pending.push(parseInt(h, 16));
             i += 3;
           } else if (i + 1 < n) {
-            bytes.push(...Buffer.from(dn[i + 1]!, 'utf8'));
+            flush();
+            value += dn[i + 1];
             i += 2;
           } else return null;
           trailingSpaces = 0;
           continue;
         }
-        if (c === '=' ) return null;
-        bytes.push(...Buffer.from(c, 'utf8'));
+        if (c === '=') return null;
+        flush();
+        value += c;
         trailingSpaces = c === ' ' ? trailingSpaces + 1 : 0;
         i++;
       }
-      value = Buffer.from(bytes.slice(0, bytes.length - trailingSpaces)).toString('utf8');
+      flush();
+      if (trailingSpaces) value = value.slice(0, value.length - trailingSpaces);
     }
     current.push({ type: type.toLowerCase(), value });
     while (i < n && dn[i] === ' ') i++;

@@ -295,7 +295,8 @@ export class DirectoryTree {
     const first = u.displayName.trim().split(/\s+/);
     const sn = first.length > 1 ? first[first.length - 1]! : u.displayName || u.username;
     const givenName = first.length > 1 ? first.slice(0, -1).join(' ') : null;
-    const memberOf = u.groupIds.map((g) => this.#groups.get(g)).filter((g): g is Group => !!g).map((g) => this.groupDn(g.name));
+    const userGroups = u.groupIds.map((g) => this.#groups.get(g)).filter((g): g is Group => !!g);
+    const memberOf = userGroups.map((g) => this.groupDn(g.name));
     const locked = u.state === 'locked' && u.lockedUntil !== null && u.lockedUntil.getTime() > Date.now();
     const e = makeEntry('user', this.userDn(u.username), this.usersNdn, {
       objectClass: ['top', 'person', 'organizationalPerson', 'inetOrgPerson', 'posixAccount', 'shadowAccount', 'ldapPublicKey'],
@@ -321,6 +322,9 @@ export class DirectoryTree {
       modifyTimestamp: generalizedTime(u.updatedAt),
       pwdAccountLockedTime: locked ? generalizedTime(new Date(u.lockedUntil!.getTime() - policy.lockoutMinutes * 60_000)) : null,
     }, u.id, this.#userNdn(u.username));
+    // DN-valued attributes we built ourselves: their normalised forms are known, not parsed.
+    const mo = e.attrs.get('memberof');
+    if (mo) mo.norm = userGroups.map((g) => this.#groupNdn(g.name));
     this.#userEntry.set(id, e);
     this.#add(e);
     if (this.#opts.userPrivateGroups && u.gidNumber === u.uidNumber && !this.#groupNameTaken(u.username)) {
@@ -329,6 +333,7 @@ export class DirectoryTree {
         member: this.userDn(u.username), description: `Private group of ${u.username}`,
         entryUUID: null, createTimestamp: generalizedTime(u.createdAt), modifyTimestamp: generalizedTime(u.createdAt),
       }, undefined, this.#groupNdn(u.username));
+      pg.attrs.get('member')!.norm = [this.#userNdn(u.username)];
       this.#privateGroupEntry.set(id, pg);
       this.#add(pg);
     }
@@ -357,6 +362,8 @@ export class DirectoryTree {
       createTimestamp: generalizedTime(g.createdAt),
       modifyTimestamp: generalizedTime(g.updatedAt),
     }, g.id, this.#groupNdn(g.name));
+    const member = e.attrs.get('member');
+    if (member) member.norm = members.map((u) => this.#userNdn(u.username));
     this.#groupEntry.set(id, e);
     this.#add(e);
   }
