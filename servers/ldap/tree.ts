@@ -34,7 +34,9 @@ export class DirectoryTree {
   readonly #opts: TreeOptions;
   readonly #entries = new Map<string, Entry>(); // ndn → entry
   readonly #children = new Map<string, Set<Entry>>(); // parent ndn → entries
-  readonly #index = new Map<string, Map<string, Set<Entry>>>(); // attr → value → entries
+  // attr → value → the entry, or a set when several share the value (most values are unique:
+  // one Set per uid would cost more than the entries at 100,000 users).
+  readonly #index = new Map<string, Map<string, Entry | Set<Entry>>>();
   readonly #users = new Map<string, User>();
   readonly #groups = new Map<string, Group>();
   readonly #userEntry = new Map<string, Entry>(); // user id → entry (visible users only)
@@ -389,9 +391,10 @@ export class DirectoryTree {
       if (!byValue) this.#index.set(attr, (byValue = new Map()));
       for (const v of normValues(a, attrType(attr)!.syntax)) {
         if (v === null) continue;
-        let set = byValue.get(v);
-        if (!set) byValue.set(v, (set = new Set()));
-        set.add(e);
+        const cur = byValue.get(v);
+        if (!cur) byValue.set(v, e);
+        else if (cur instanceof Set) cur.add(e);
+        else if (cur !== e) byValue.set(v, new Set([cur, e]));
       }
     }
   }
@@ -404,7 +407,16 @@ export class DirectoryTree {
       const a = e.attrs.get(attr);
       if (!a) continue;
       const byValue = this.#index.get(attr);
-      for (const v of normValues(a, attrType(attr)!.syntax)) if (v !== null) byValue?.get(v)?.delete(e);
+      if (!byValue) continue;
+      for (const v of normValues(a, attrType(attr)!.syntax)) {
+        if (v === null) continue;
+        const cur = byValue.get(v);
+        if (cur === e) byValue.delete(v);
+        else if (cur instanceof Set) {
+          cur.delete(e);
+          if (cur.size === 1) byValue.set(v, cur.values().next().value!);
+        }
+      }
     }
   }
 
@@ -451,7 +463,8 @@ export class DirectoryTree {
   lookup(terms: { attr: string; value: string }[], base: Entry, scope: 0 | 1 | 2): Entry[] {
     const out = new Set<Entry>();
     for (const t of terms) {
-      for (const e of this.#index.get(t.attr)?.get(t.value) ?? []) {
+      const hit = this.#index.get(t.attr)?.get(t.value);
+      for (const e of hit === undefined ? [] : hit instanceof Set ? hit : [hit]) {
         if (scope === 0 ? e === base : scope === 1 ? e.parent === base.ndn : isUnder(e.ndn, base.ndn)) out.add(e);
       }
     }
