@@ -1,5 +1,5 @@
 // Where the view's load time goes: the core's list calls vs building entries.
-import { ldapFixture } from '../../servers/ldap/fixture.js';
+import { ldapFixture } from '../../test/helpers/ldap.js';
 import { DirectoryTree } from '../../servers/ldap/tree.js';
 import { seed } from './seed.js';
 const USERS = Number(process.env.MICRO_USERS ?? 10000);

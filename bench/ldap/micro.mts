@@ -3,7 +3,7 @@
 //   node --expose-gc --import tsx bench/ldap/micro.mts
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
-import { ldapFixture } from '../../servers/ldap/fixture.js';
+import { ldapFixture } from '../../test/helpers/ldap.js';
 import { LdapSession } from '../../servers/ldap/session.js';
 import { decodeMessage } from '../../servers/ldap/protocol.js';
 import { req, filter } from '../../servers/ldap/rawclient.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CairnError, errorCodes } from '../../core/index.js';
 import { backends } from '../../test/helpers/directory.js';
 import { ldapError, resultCodeFor } from './errors.js';
-import { ldapFixture, ldapTool } from './fixture.js';
+import { ldapFixture, ldapTool } from '../../test/helpers/ldap.js';
 
 // better-sqlite3 ships no types; the test only needs exec/close.
 const Database = createRequire(import.meta.url)('better-sqlite3') as new (file: string) => { exec(sql: string): void; close(): void };

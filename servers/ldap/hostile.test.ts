@@ -4,7 +4,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { tlv, octets, int, seq } from './ber.js';
-import { ldapFixture, ldapTool } from './fixture.js';
+import { ldapFixture, ldapTool } from '../../test/helpers/ldap.js';
 import { filter, RawClient, req } from './rawclient.js';
 
 t.test('hostile clients', async (t) => {

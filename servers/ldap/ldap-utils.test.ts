@@ -3,7 +3,7 @@
 import t from 'tap';
 import { backends, logLines } from '../../test/helpers/directory.js';
 import { totpCode } from '../../core/index.js';
-import { ldapFixture, ldapTool, ALICE_KEY } from './fixture.js';
+import { ldapFixture, ldapTool, ALICE_KEY } from '../../test/helpers/ldap.js';
 
 /** ldappasswd exits 1 on any failure and prints "Result: <text> (<code>)". */
 const pwCode = (r: { code: number; stdout: string; stderr: string }) =>

@@ -2,7 +2,7 @@
 // connection and to the search, die when abandoned, and are bounded in number per connection.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { ldapFixture } from './fixture.js';
+import { ldapFixture } from '../../test/helpers/ldap.js';
 import { filter, pagedCookie, RawClient, req } from './rawclient.js';
 
 t.test('paged results cookies', async (t) => {

@@ -3,7 +3,7 @@
 import t from 'tap';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
-import { ldapFixture } from './fixture.js';
+import { ldapFixture } from '../../test/helpers/ldap.js';
 import { RawClient, req } from './rawclient.js';
 
 t.test('stop: Notice of Disconnection, then closed', async (t) => {

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { totpCode } from '../../core/index.js';
-import { ldapFixture, ALICE_KEY } from './fixture.js';
+import { ldapFixture, ALICE_KEY } from '../../test/helpers/ldap.js';
 import { logLines } from '../../test/helpers/directory.js';
 
 const PAM_SERVICE = 'cairn-ldap-test';

@@ -1,11 +1,11 @@
 // Test fixture: the real Cairn (servers/all.ts via test/helpers/start.ts) with LDAP on
 // ephemeral ports over a fresh directory; ldap-utils trust its CA through LDAPTLS_CACERT.
 import { spawn } from 'node:child_process';
-import { start, type Started } from '../../test/helpers/start.js';
-import type { Backend } from '../../test/helpers/directory.js';
+import { start, type Started } from './start.js';
+import type { Backend } from './directory.js';
 import type { User } from '../../core/index.js';
-import { loadTls } from '../shared/tls.js';
-import { start as startLdap, type RunningLdap } from './main.js';
+import { loadTls } from '../../servers/shared/tls.js';
+import { start as startLdap, type RunningLdap } from '../../servers/ldap/main.js';
 
 export interface LdapFixture {
   t: Started;
