@@ -51,6 +51,11 @@ out.rssMiB = Math.round(process.memoryUsage().rss / 1048576);
 process.stdout.write(JSON.stringify(out) + '\n');
 // BENCH_PROFILE=file: SIGUSR2 starts the CPU profiler, SIGTERM writes the profile (serving only, no startup).
 let session: import('node:inspector').Session | null = null;
+// SIGUSR1 is Node's inspector signal; SIGUSR2 marks the start of a measured window.
+let cpuMark: NodeJS.CpuUsage | null = null;
+process.on('SIGUSR2', () => {
+  cpuMark = process.cpuUsage();
+});
 if (process.env.BENCH_PROFILE) {
   const inspector = await import('node:inspector');
   process.on('SIGUSR2', () => {
@@ -68,6 +73,10 @@ process.on('SIGTERM', async () => {
     }));
   }
   const rss = Math.round(process.memoryUsage().rss / 1048576);
+  if (cpuMark) {
+    const d = process.cpuUsage(cpuMark);
+    process.stderr.write(JSON.stringify({ cpuSinceMarkMs: Math.round((d.user + d.system) / 1000), userMs: Math.round(d.user / 1000), systemMs: Math.round(d.system / 1000) }) + '\n');
+  }
   await server.stop();
   await dir.close();
   process.stderr.write(JSON.stringify({ rssMiBAtEnd: rss }) + '\n');
