@@ -3,6 +3,8 @@
 // and a parallel normal client (ldapsearch and a raw client from another address) is unaffected.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
+import { join } from 'node:path';
 import { tlv, octets, int, seq } from './ber.js';
 import { ldapFixture, ldapTool } from '../../test/helpers/ldap.js';
 import { filter, RawClient, req } from './rawclient.js';
@@ -159,6 +161,40 @@ t.test('hostile clients', async (t) => {
     const again = await c.call(req.startTls(4));
     t.equal(again.done?.code, 1, 'operationsError');
     c.destroy();
+  });
+
+  await t.test('TLS older than 1.2 is refused, on LDAPS and after StartTLS', async (t) => {
+    const old = (socket?: import('node:net').Socket) => new Promise<string>((resolve) => {
+      const s = tls.connect({
+        ...(socket ? { socket } : { host: '127.0.0.1', port: ldapsPort }),
+        ca, servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0',
+      });
+      s.once('secureConnect', () => {
+        resolve(`accepted ${s.getProtocol()}`);
+        s.destroy();
+      });
+      s.once('error', (err) => resolve(`refused: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+    });
+    // Control: the same client options do reach TLS 1.1 with a server that allows it, so a
+    // refusal below is Cairn's.
+    const control = tls.createServer({ key: readFileSync(join(fx.t.dataDir, 'certs', 'server.key')), cert: readFileSync(join(fx.t.dataDir, 'certs', 'server.crt')), minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' }, (s) => s.end());
+    await new Promise<void>((r) => control.listen(0, '127.0.0.1', r));
+    const viaControl = await new Promise<string>((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port: (control.address() as import('node:net').AddressInfo).port, ca, servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' });
+      s.once('secureConnect', () => { resolve(s.getProtocol() ?? ''); s.destroy(); });
+      s.once('error', (err) => resolve(`error ${err.message}`));
+    });
+    control.close();
+    t.equal(viaControl, 'TLSv1.1', 'the client can speak TLS 1.1');
+    t.match(await old(), /^refused/, 'LDAPS');
+    const c = await RawClient.connect(ldapPort);
+    t.equal((await c.call(req.startTls(1))).done?.code, 0);
+    c.socket.removeAllListeners('data');
+    t.match(await old(c.socket), /^refused/, 'StartTLS');
+    c.destroy();
+    const modern = await RawClient.connect(ldapsPort, { tls: true, ca });
+    t.match((modern.socket as import('node:tls').TLSSocket).getProtocol(), /^TLSv1\.[23]$/, 'TLS 1.2+ works');
+    modern.destroy();
   });
 
   await t.test('the server is still up and correct', async (t) => {
