@@ -1,8 +1,9 @@
 // Cairn LDAP against OpenLDAP's own clients (ldap-utils): ldapwhoami, ldapsearch, ldappasswd,
 // ldapmodify, ldapcompare, on a real server on ephemeral ports.
 import t from 'tap';
-import { backends, logLines } from '../../test/helpers/directory.js';
-import { totpCode } from '../../core/index.js';
+import { backends, logLines, testLogger } from '../../test/helpers/directory.js';
+import { loadConfig } from '../../config/load.js';
+import { openDirectory, totpCode } from '../../core/index.js';
 import { ldapFixture, ldapTool, ALICE_KEY } from '../../test/helpers/ldap.js';
 
 /** ldappasswd exits 1 on any failure and prints "Result: <text> (<code>)". */
@@ -336,6 +337,21 @@ for (const backend of backends) {
       t.equal(r.code, 49);
       r = await search([...asSssd, '-b', base, '(|(uid=dave)(cn=dave))', '1.1']);
       t.same(entries(r.stdout), []);
+    });
+
+    await t.test('a change made by another process (the CLI, another instance) reaches searches', async (t) => {
+      const other = await openDirectory({ config: loadConfig({ env: {}, overrides: { ...fx.t.config } }), log: testLogger() });
+      t.teardown(() => other.close());
+      const g = await other.groups.create(fx.t.ctx, { name: 'elsewhere' });
+      await other.groups.addMember(fx.t.ctx, g.id, fx.users.carol!.id);
+      let seen = false;
+      const started = Date.now();
+      for (let i = 0; i < 40 && !seen; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const r = await search([...asSssd, '-b', base, '(cn=elsewhere)', 'memberUid']);
+        seen = r.stdout.includes('memberUid: carol');
+      }
+      t.ok(seen, `visible after ${Date.now() - started} ms (database.followMs = ${fx.t.config.database.followMs})`);
     });
 
     await t.test('no secret in any log line', async (t) => {
