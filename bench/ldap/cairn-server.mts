@@ -47,7 +47,9 @@ const server = process.env.BENCH_IMPL === 'ldapjs'
 out.startMs = Date.now() - t1;
 out.ports = server.ports;
 out.caFile = tls.caFile;
+(globalThis as { gc?: () => void }).gc?.(); // with node --expose-gc: heap after collection
 out.rssMiB = Math.round(process.memoryUsage().rss / 1048576);
+out.heapMiB = Math.round(process.memoryUsage().heapUsed / 1048576);
 process.stdout.write(JSON.stringify(out) + '\n');
 // BENCH_PROFILE=file: SIGUSR2 starts the CPU profiler, SIGTERM writes the profile (serving only, no startup).
 let session: import('node:inspector').Session | null = null;
