@@ -197,6 +197,22 @@ t.test('hostile clients', async (t) => {
     modern.destroy();
   });
 
+  await t.test('pipelined operations beyond maxOutstandingPerConnection are answered busy', async (t) => {
+    const c = await RawClient.connect(ldapsPort, { tls: true, ca });
+    // 40 binds in one write: each waits on argon2, so they pile up; the default cap is 32.
+    c.send(Buffer.concat(Array.from({ length: 40 }, (_, i) => req.bind(i + 1, fx.sssd.dn, fx.sssd.password))));
+    const codes: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const r = await c.next(30_000);
+      if (!r) break;
+      codes.push(r.code!);
+    }
+    t.equal(codes.length, 40, 'every request answered');
+    t.equal(codes.filter((x) => x === 51).length, 8, 'the 8 beyond the cap: busy (51)');
+    t.equal(codes.filter((x) => x === 0).length, 32, 'the rest bound');
+    c.destroy();
+  });
+
   await t.test('the server is still up and correct', async (t) => {
     t.ok(await healthy());
     t.ok(await ldapsearchWorks());

@@ -150,10 +150,13 @@ export class LdapSession implements Handler {
         message = 'internal error';
       }
     }
-    if (seq !== s.bindSeq || conn.closed) return;
+    if (conn.closed) return;
+    // Every bind is answered; only the latest one decides who the connection is bound as.
     if (identity) {
-      s.identity = identity;
-      conn.bound = true;
+      if (seq === s.bindSeq) {
+        s.identity = identity;
+        conn.bound = true;
+      }
       return reply(ResultCode.success);
     }
     return reply(code, message);
