@@ -300,6 +300,12 @@ export class DirectoryTree {
     const userGroups = u.groupIds.map((g) => this.#groups.get(g)).filter((g): g is Group => !!g);
     const memberOf = userGroups.map((g) => this.groupDn(g.name));
     const locked = u.state === 'locked' && u.lockedUntil !== null && u.lockedUntil.getTime() > Date.now();
+    if (locked) {
+      // The core lifts a lock lazily (at the next attempt), with no change event: look again
+      // when it runs out, so pwdAccountLockedTime and shadowExpire go with it.
+      const wait = Math.min(u.lockedUntil!.getTime() - Date.now() + 100, 2 ** 31 - 1);
+      setTimeout(() => this.#dirtyUsers.add(id), wait).unref();
+    }
     const e = makeEntry('user', this.userDn(u.username), this.usersNdn, {
       objectClass: ['top', 'person', 'organizationalPerson', 'inetOrgPerson', 'posixAccount', 'shadowAccount', 'ldapPublicKey'],
       uid: u.username,
