@@ -1,0 +1,149 @@
+// End to end, as root, on the real paths but inside a private mount namespace (unshare -m):
+// /etc, /var/lib and /usr/share/pam-configs are tmpfs copies there, so the machine itself is
+// never changed. Cairn (API + LDAP) runs here; in the namespace `cairn-agent enroll` writes the
+// real /etc/sssd/sssd.conf, nsswitch, PAM profile, sudoers and sshd drop-ins; a real SSSD then
+// serves getent, id, sss_ssh_authorizedkeys, pam_sss (pamtester) and sudo -l. The admin removes
+// alice from the login group, the agent syncs, her next login is refused; unenroll leaves /etc
+// byte for byte as it was. systemctl is a stub that records calls (no systemd here, and a real
+// one must never be touched by a test).
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import t from 'tap';
+import { addCanary } from '../test/helpers/directory.js';
+import { apiClient, loginWithEnrollment } from '../test/helpers/api.js';
+import { start } from '../test/helpers/start.js';
+
+const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop';
+const ALICE_PW = 'Wonder-land-Canary-1';
+const CAROL_PW = 'Sing-song-Canary-3';
+
+const freePort = () => new Promise<number>((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const p = (s.address() as { port: number }).port;
+    s.close(() => resolve(p));
+  });
+});
+
+const SCRIPT = String.raw`
+set -u
+step() { echo "STEP $*"; }
+cp -a /etc "$WORK/etc-orig"
+mount -t tmpfs tmpfs /etc && cp -a "$WORK/etc-orig/." /etc/
+mkdir -p "$WORK/pamcfg" && cp -a /usr/share/pam-configs/. "$WORK/pamcfg/"
+mount -t tmpfs tmpfs /usr/share/pam-configs && cp -a "$WORK/pamcfg/." /usr/share/pam-configs/
+mkdir -p "$WORK/varlib-pam" && cp -a /var/lib/pam/. "$WORK/varlib-pam/" 2>/dev/null
+mount -t tmpfs tmpfs /var/lib && mkdir -p /var/lib/pam /var/lib/sss/db /var/lib/sss/pipes/private /var/lib/sss/mc /var/lib/sss/pubconf /var/lib/sss/gpo_cache && cp -a "$WORK/varlib-pam/." /var/lib/pam/
+cp -a /etc "$WORK/etc-before"
+printf 'auth required pam_sss.so\naccount required pam_sss.so\n' > /etc/pam.d/cairn-e2e
+export PATH="$WORK/fakebin:$PATH"
+agent() { "$NODE" --import tsx "$AGENT" "$@"; }
+agent enroll --server "$SERVER" --token "$TOKEN" --ca-file "$CAFILE" --hostname e2e.example.com > "$WORK/enroll.out" 2>&1; echo "ENROLL $?"
+startsssd() { sssd -i -c /etc/sssd/sssd.conf --logger=stderr -d 0x0070 >>"$WORK/sssd.log" 2>&1 & SSSD=$!; for i in $(seq 80); do getent passwd alice >/dev/null 2>&1 && break; sleep 0.25; done; }
+startsssd
+echo "GETENT $(getent passwd alice)"
+echo "ID $(id alice 2>&1)"
+echo "KEYS $(sss_ssh_authorizedkeys alice 2>&1)"
+printf '%s\n' "$ALICE_PW" | pamtester cairn-e2e alice authenticate acct_mgmt >/dev/null 2>&1; echo "PAM_ALICE $?"
+printf 'wrong-password\n' | pamtester cairn-e2e alice authenticate >/dev/null 2>&1; echo "PAM_ALICE_WRONG $?"
+printf '%s\n' "$CAROL_PW" | pamtester cairn-e2e carol authenticate acct_mgmt >/dev/null 2>&1; echo "PAM_CAROL $?"
+echo "SUDO $(sudo -l -U alice 2>&1 | tr '\n' ' ')"
+echo "SUDO_CAROL $(sudo -l -U carol 2>&1 | tr '\n' ' ')"
+echo PHASE1
+read go
+agent sync > "$WORK/sync.out" 2>&1; echo "SYNC $?"
+sss_cache -E >/dev/null 2>&1
+printf '%s\n' "$ALICE_PW" | pamtester cairn-e2e alice authenticate acct_mgmt >/dev/null 2>&1; echo "PAM_ALICE_AFTER $?"
+agent unenroll > "$WORK/unenroll.out" 2>&1; echo "UNENROLL $?"
+kill $SSSD 2>/dev/null; wait $SSSD 2>/dev/null
+rm -f /etc/pam.d/cairn-e2e
+diff -r --no-dereference "$WORK/etc-before" /etc > "$WORK/etc.diff" 2>&1; echo "ETCDIFF $?"
+echo "END ok"
+`;
+
+t.test('cairn-agent end to end with SSSD, pam_sss and sudo in a private mount namespace', async (t) => {
+  const need = ['sssd', 'pamtester', 'sss_ssh_authorizedkeys', 'getent', 'unshare', 'sudo', 'diff'];
+  const missing = need.filter((c) => !['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((d) => existsSync(join(d, c))));
+  if (process.getuid?.() !== 0 || missing.length || !existsSync(new URL('../servers/ldap/main.ts', import.meta.url))) {
+    t.fail(`needs root, the LDAP server and the packages in test/debian-packages.txt (missing: ${missing.join(', ') || 'root or servers/ldap'})`);
+    return;
+  }
+  const ldapsPort = await freePort();
+  const s = await start({ only: ['api', 'ldap'], overrides: { ldap: { port: 0, ldapsPort }, agent: { ldapUris: [`ldaps://127.0.0.1:${ldapsPort}`] } } });
+  const c = apiClient(s);
+  const work = mkdtempSync(join(tmpdir(), 'cairn-agent-e2e-'));
+  t.teardown(async () => {
+    await c.close();
+    await s.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+  const admin = (await loginWithEnrollment(c, 'admin', 'Bootstrap-admin-pw-1')).token;
+  const call = (method: string, path: string, body?: unknown) => c.call(method, `/api/v1${path}`, { token: admin, ...(body !== undefined ? { body } : {}) });
+  addCanary(ALICE_PW);
+  addCanary(CAROL_PW);
+  const { dir, ctx } = s;
+  const alice = await dir.users.create(ctx, { username: 'alice', displayName: 'Alice Liddell', password: ALICE_PW });
+  await dir.users.create(ctx, { username: 'carol', displayName: 'Carol', password: CAROL_PW });
+  await dir.users.addSshKey(ctx, alice.id, ALICE_KEY);
+  const devs = await dir.groups.create(ctx, { name: 'developers' });
+  const admins = await dir.groups.create(ctx, { name: 'admins' });
+  await dir.groups.addMember(ctx, devs.id, alice.id);
+  await dir.groups.addMember(ctx, admins.id, alice.id);
+  const tok = await call('POST', '/agent/enrolment-tokens', { loginGroupIds: [devs.id], sudoGroupIds: [admins.id] });
+  t.equal(tok.status, 201);
+  addCanary(tok.json.secret);
+
+  mkdirSync(join(work, 'fakebin'));
+  writeFileSync(join(work, 'fakebin/systemctl'), `#!/bin/sh\necho "$@" >> ${work}/systemctl.calls\nexit 0\n`);
+  chmodSync(join(work, 'fakebin/systemctl'), 0o755);
+  writeFileSync(join(work, 'e2e.sh'), SCRIPT);
+  const child = spawn('unshare', ['-m', '--propagation', 'private', 'bash', join(work, 'e2e.sh')], {
+    env: {
+      ...process.env, WORK: work, SERVER: s.url, TOKEN: tok.json.secret, CAFILE: s.caFile, NODE: process.execPath,
+      AGENT: new URL('./main.ts', import.meta.url).pathname, ALICE_PW, CAROL_PW,
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const results: Record<string, string> = {};
+  const timer = setTimeout(() => child.kill('SIGKILL'), 100_000);
+  await new Promise<void>((resolve) => {
+    const rl = createInterface({ input: child.stdout });
+    rl.on('line', (line) => {
+      const sp = line.indexOf(' ');
+      if (line === 'PHASE1') {
+        void (async () => {
+          // The admin takes alice out of the login group; the host applies it at its next sync.
+          t.equal((await call('DELETE', `/groups/${devs.id}/members/${alice.id}`)).status, 204);
+          child.stdin.write('go\n');
+        })();
+      } else if (sp > 0) results[line.slice(0, sp)] = line.slice(sp + 1);
+    });
+    child.on('close', () => resolve());
+  });
+  clearTimeout(timer);
+  const file = (n: string) => (existsSync(join(work, n)) ? readFileSync(join(work, n), 'utf8') : '');
+  const context = `\nenroll: ${file('enroll.out')}\nsync: ${file('sync.out')}\nunenroll: ${file('unenroll.out')}\nstderr: ${stderr.slice(-2000)}\nsssd: ${file('sssd.log').split('\n').filter((l) => /rror|fail/i.test(l)).slice(-15).join('\n')}`;
+  t.equal(results.ENROLL, '0', `enroll as root on the real paths${results.ENROLL === '0' ? '' : context}`);
+  t.match(results.GETENT ?? '', /^alice:\*:\d+:\d+:Alice Liddell:\/home\/alice:\/bin\/bash$/, 'getent passwd alice through sss');
+  t.match(results.ID ?? '', /developers/, 'id alice lists her groups');
+  t.match(results.ID ?? '', /admins/);
+  t.equal(results.KEYS, ALICE_KEY, 'sss_ssh_authorizedkeys alice: her key from the directory');
+  t.equal(results.PAM_ALICE, '0', 'alice (in the login group) authenticates and passes the access filter through pam_sss');
+  t.not(results.PAM_ALICE_WRONG, '0', 'a wrong password is refused');
+  t.not(results.PAM_CAROL, '0', 'carol (outside the login groups) is refused');
+  t.match(results.SUDO ?? '', /\(ALL : ALL\) ALL/, 'sudo -l -U alice shows the admins group\'s rights');
+  t.notMatch(results.SUDO_CAROL ?? '', /\(ALL : ALL\) ALL/, 'carol has no sudo rights');
+  t.equal(results.SYNC, '0', `sync after the change${results.SYNC === '0' ? '' : context}`);
+  t.match(file('sync.out'), /^no changes$/m, 'a membership change needs no file change: the access filter is evaluated by SSSD at login');
+  t.not(results.PAM_ALICE_AFTER, '0', 'after the admin removed alice from the login group, her next login is refused');
+  t.equal(results.UNENROLL, '0', `unenroll${results.UNENROLL === '0' ? '' : context}`);
+  t.equal(results.ETCDIFF, '0', `unenroll leaves /etc byte for byte as before: ${file('etc.diff').slice(0, 3000)}`);
+  t.match(file('systemctl.calls'), /enable --now cairn-agent-sync\.timer/, 'the timer is enabled on a real root');
+  t.match(file('systemctl.calls'), /disable --now cairn-agent-sync\.timer/, 'and disabled by unenroll');
+  t.equal(results.END, "ok", "the script ran to its end");
+});
