@@ -290,6 +290,10 @@ for (const backend of backends) {
       t.equal((await enrolWith(fresh.secret, 'web1.example.com')).status, 409, 'an enrolled hostname cannot be taken over');
       const listed = (await call('GET', '/agent/enrolment-tokens')).json.items.find((x: { id: string }) => x.id === fresh.token.id);
       t.equal(listed.state, 'active', 'refused enrolments leave the token usable');
+      // Two hosts racing with one token: exactly one is enrolled.
+      const raced = (await call('POST', '/agent/enrolment-tokens', {})).json;
+      const both = await Promise.all([enrolWith(raced.secret, 'race-a.example.com'), enrolWith(raced.secret, 'race-b.example.com')]);
+      t.same(both.map((b) => b.status).sort(), [201, 401], 'a token enrols one host, even under a race');
       const events = (await call('GET', '/events?event_type=agent.enrolled&limit=50')).json.items.filter((e: { success: boolean }) => !e.success).map((e: { reason: string }) => e.reason);
       for (const reason of ['used_token', 'expired_token', 'revoked_token', 'unknown_token', 'bad_signature']) t.ok(events.includes(reason), `failed enrolment audited: ${reason}`);
     });
@@ -310,6 +314,17 @@ for (const backend of backends) {
       const events = (await call('GET', '/events?event_type=agent.deregistered')).json.items;
       t.equal(events.length, 1, 'deregistration audited');
       t.equal(await run(['status', ...base], io().io), 3, 'status: not enrolled');
+    });
+
+    await t.test('failed host authentications from one address are limited (429)', async (t) => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 25; i++) {
+        const res = await request(`${h.s.url}${P}/agent/config`, { dispatcher: h.c.agent, headers: { 'x-cairn-host': systemId, 'x-cairn-timestamp': String(Date.now()), 'x-cairn-signature': 'A'.repeat(86) } });
+        await res.body.text();
+        statuses.push(res.statusCode);
+      }
+      t.ok(statuses.includes(401), 'refused');
+      t.equal(statuses[statuses.length - 1], 429, 'then limited');
     });
 
     await t.test('the CLI runs as a program', async (t) => {
