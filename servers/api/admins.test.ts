@@ -22,7 +22,13 @@ t.test('admin lifecycle', async (t) => {
   t.equal(created.json.totpEnrolled, false);
   t.equal((await h.c.call('POST', `${P}/admins`, { token: A, body: { username: 'weak', role: 'manager', password: 'short' } })).json.field, 'password');
   t.equal((await h.c.call('POST', `${P}/admins`, { token: A, body: { username: 'second', role: 'manager', password: 'Another-admin-pw-1' } })).status, 409);
+  // An enrolment token is not a session: it only confirms the enrolment.
+  const pending = await h.c.call('POST', `${P}/auth/login`, { body: { username: 'second', password: 'Second-admin-pw-1' } });
+  t.equal(pending.json.status, 'totp_enrollment_required');
+  t.equal((await h.c.call('GET', `${P}/users`, { token: pending.json.enrollmentToken })).status, 401, 'enrolment token is no bearer token');
+  t.equal((await h.c.call('GET', `${P}/auth/me`, { token: pending.json.enrollmentToken })).status, 401);
   const second = await loginWithEnrollment(h.c, 'second', 'Second-admin-pw-1');
+  t.equal((await h.c.call('POST', `${P}/auth/totp/confirm`, { body: { enrollmentToken: pending.json.enrollmentToken, code: second.usedCode } })).status, 401, 'a superseded enrolment token is dead');
   const key = (await h.c.call('POST', `${P}/api-keys`, { token: second.token, body: { name: 'second-key', role: 'manager' } })).json;
   t.equal((await h.c.call('GET', `${P}/users`, { token: key.secret })).status, 200);
   // The admin's email reaches the audit trail's initiated_by.email (from their login on).
