@@ -282,6 +282,8 @@ export class LdapSession implements Handler {
     let checked = 0;
     for (const e of this.#candidates(req, base, scope as 0 | 1 | 2)) {
       if (++checked % 512 === 0) {
+        // A long scan yields to the event loop so that other clients are served meanwhile.
+        await yieldToLoop();
         if (s.abandoned.has(id) || conn.closed) return;
         if (Date.now() > deadline) return out.end(result(id, Op.searchResultDone, ResultCode.timeLimitExceeded, 'time limit exceeded'));
       }
@@ -325,7 +327,11 @@ export class LdapSession implements Handler {
       const ndns: string[] = [];
       let checked = 0;
       for (const e of this.#candidates(req, base, scope)) {
-        if (++checked % 1024 === 0 && Date.now() > deadline) return done(ResultCode.timeLimitExceeded, 'time limit exceeded', Buffer.alloc(0));
+        if (++checked % 512 === 0) {
+          await yieldToLoop();
+          if (conn.closed) return;
+          if (Date.now() > deadline) return done(ResultCode.timeLimitExceeded, 'time limit exceeded', Buffer.alloc(0));
+        }
         if (this.#visible(s.identity, e) && evaluate(req.filter, e) === true) ndns.push(e.ndn);
       }
       state = { key: req.raw, ndns, offset: 0, expires: now + this.#cfg.pagedSearchSeconds * 1000, sizeLimit: req.sizeLimit > 0 ? req.sizeLimit : Infinity };
@@ -482,6 +488,8 @@ export class LdapSession implements Handler {
 }
 
 class OperationTimeout extends Error {}
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Collects response messages and writes them in chunks of about 64 KiB, honouring backpressure. */
 class OutputBatch {
