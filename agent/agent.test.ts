@@ -294,6 +294,18 @@ for (const backend of backends) {
       const raced = (await call('POST', '/agent/enrolment-tokens', {})).json;
       const both = await Promise.all([enrolWith(raced.secret, 'race-a.example.com'), enrolWith(raced.secret, 'race-b.example.com')]);
       t.same(both.map((b) => b.status).sort(), [201, 401], 'a token enrols one host, even under a race');
+      // An admin deleting an enrolled system also removes the host's LDAP credential.
+      const winner = both.find((b) => b.status === 201)!.json as { systemId: string };
+      const account = `host-${winner.systemId.replace(/-/g, '').slice(0, 20)}`;
+      t.ok(await h.s.dir.serviceAccounts.findByName(h.s.org.id, account), 'the raced host has its account');
+      t.equal((await call('DELETE', `/systems/${winner.systemId}`)).status, 204);
+      let gone = false;
+      for (let i = 0; i < 50 && !gone; i++) {
+        gone = (await h.s.dir.serviceAccounts.findByName(h.s.org.id, account)) === null;
+        if (!gone) await new Promise((r) => setTimeout(r, 100));
+      }
+      t.ok(gone, 'deleting the system deleted its service account');
+      t.equal((await enrolWith(raced.secret, 'race-c.example.com')).status, 401, 'the used token stays used');
       const events = (await call('GET', '/events?event_type=agent.enrolled&limit=50')).json.items.filter((e: { success: boolean }) => !e.success).map((e: { reason: string }) => e.reason);
       for (const reason of ['used_token', 'expired_token', 'revoked_token', 'unknown_token', 'bad_signature']) t.ok(events.includes(reason), `failed enrolment audited: ${reason}`);
     });

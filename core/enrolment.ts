@@ -90,6 +90,9 @@ export function verifyHostSignature(key: KeyObject, message: string, signatureB6
   }
 }
 
+/** The per-host LDAP service account's name, derived from the system id. */
+export const hostAccountName = (systemId: string) => `host-${systemId.replace(/-/g, '').slice(0, 20)}`;
+
 const badToken = () => new CairnError('unauthenticated', 'invalid, used or expired enrolment token');
 
 export class HostAgents {
@@ -210,7 +213,7 @@ export class HostAgents {
       } else {
         system = created = await this.#systems.create(actx, { hostname, os: input.os, state: 'enrolled', ...groups });
       }
-      const name = `host-${system.id.replace(/-/g, '').slice(0, 20)}`;
+      const name = hostAccountName(system.id);
       const sa = await this.#accounts.create(actx, { name, description: `LDAP credential of host ${hostname} (cairn-agent)`, permissions: ['read_directory'] });
       accountId = sa.account.id;
       await mutate(this.#d, actx, async (trx) => {
@@ -305,6 +308,27 @@ export class HostAgents {
           changes: report.changedFiles.length ? { changedFiles: report.changedFiles.slice(0, 50), configVersion: report.configVersion } : null,
         },
       };
+    });
+  }
+
+  /**
+   * A system deleted by an admin (DELETE /systems/{id}, the CLI) takes its host binding with it
+   * (foreign key); this removes the host's LDAP service account too, so the credential of a
+   * decommissioned host stops working. Servers call it once; returns the unsubscribe function.
+   */
+  watchSystemDeletions(): () => void {
+    return this.#d.feed.subscribe((change) => {
+      if (change.kind !== 'system' || change.action !== 'deleted') return;
+      const name = hostAccountName(change.id);
+      void (async () => {
+        const sa = await this.#accounts.findByName(change.orgId, name);
+        if (!sa || !sa.description.endsWith('(cairn-agent)')) return;
+        const ctx: ActionContext = { orgId: change.orgId, actor: { type: 'system', id: null, name: 'cairn-agent-cleanup' }, clientIp: null, service: 'api' };
+        await this.#accounts.delete(ctx, sa.id);
+      })().catch((err: unknown) => {
+        const e = toCairnError(err);
+        if (e.code !== 'not_found') this.#d.log.error({ err: e.message, systemId: change.id }, 'could not remove the service account of a deleted host');
+      });
     });
   }
 
