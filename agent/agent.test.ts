@@ -64,7 +64,7 @@ function fakeRoot(): string {
 
 for (const backend of backends) {
   t.test(`cairn-agent with --root against a real API on ${backend}`, async (t) => {
-    const h = await startApi(backend, { agent: { ldapUris: ['ldaps://127.0.0.1:6636'] } });
+    const h = await startApi(backend, { agent: { ldapUris: ['ldaps://127.0.0.1:1'] } });
     t.teardown(h.stop);
     const admin = h.admin.token;
     const call = (method: string, path: string, body?: unknown) => h.c.call(method, P + path, { token: admin, ...(body !== undefined ? { body } : {}) });
@@ -123,7 +123,7 @@ for (const backend of backends) {
 
       const sssd = readFileSync(join(root, 'etc/sssd/sssd.conf'), 'utf8');
       t.equal(mode(join(root, 'etc/sssd/sssd.conf')), 0o600, 'sssd.conf 0600');
-      t.match(sssd, /^ldap_uri = ldaps:\/\/127\.0\.0\.1:6636$/m);
+      t.match(sssd, /^ldap_uri = ldaps:\/\/127\.0\.0\.1:1$/m);
       t.match(sssd, /^ldap_search_base = dc=example,dc=com$/m);
       t.match(sssd, /^access_provider = ldap$/m);
       t.match(sssd, /^ldap_access_filter = \(memberOf=cn=ops,ou=Groups,dc=example,dc=com\)$/m);
@@ -191,6 +191,12 @@ for (const backend of backends) {
       delete s2['var/lib/cairn-agent/state.json'];
       t.same(after, s2, 'no managed file changed');
       t.equal(statSync(join(root, 'etc/sssd/sssd.conf')).mtimeMs, mtime, 'not even rewritten');
+      const st = io();
+      t.equal(await run(['status', ...base], st.io), 0);
+      t.match(st.text(), /^enrolled: web1\.example\.com \([0-9a-f-]{36}\) with https:\/\/127\.0\.0\.1:\d+ since /m);
+      t.match(st.text(), /^last sync: \S+ ok \(config [0-9a-f]+\)$/m);
+      t.match(st.text(), /^login groups: ops; sudo groups: admins; MFA for SSH: no$/m);
+      t.match(st.text(), /^ldap ldaps:\/\/127\.0\.0\.1:1: (?!reachable)/m, 'nothing listens there in this test: reported, not hidden');
     });
 
     await t.test('login groups changed in Cairn: dry-run shows the diff, sync applies it', async (t) => {

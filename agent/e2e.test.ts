@@ -44,6 +44,7 @@ agent() { "$NODE" --import tsx "$AGENT" "$@"; }
 agent enroll --server "$SERVER" --token "$TOKEN" --ca-file "$CAFILE" --hostname e2e.example.com > "$WORK/enroll.out" 2>&1; echo "ENROLL $?"
 startsssd() { sssd -i -c /etc/sssd/sssd.conf --logger=stderr -d 0x0070 >>"$WORK/sssd.log" 2>&1 & SSSD=$!; for i in $(seq 80); do getent passwd alice >/dev/null 2>&1 && break; sleep 0.25; done; }
 startsssd
+agent status > "$WORK/status.out" 2>&1; echo "STATUS $?"
 echo "GETENT $(getent passwd alice)"
 echo "ID $(id alice 2>&1)"
 echo "KEYS $(sss_ssh_authorizedkeys alice 2>&1)"
@@ -129,6 +130,8 @@ t.test('cairn-agent end to end with SSSD, pam_sss and sudo in a private mount na
   const file = (n: string) => (existsSync(join(work, n)) ? readFileSync(join(work, n), 'utf8') : '');
   const context = `\nenroll: ${file('enroll.out')}\nsync: ${file('sync.out')}\nunenroll: ${file('unenroll.out')}\nstderr: ${stderr.slice(-2000)}\nsssd: ${file('sssd.log').split('\n').filter((l) => /rror|fail/i.test(l)).slice(-15).join('\n')}`;
   t.equal(results.ENROLL, '0', `enroll as root on the real paths${results.ENROLL === '0' ? '' : context}`);
+  t.equal(results.STATUS, '0');
+  t.match(file('status.out'), /^ldap ldaps:\/\/127\.0\.0\.1:\d+: reachable, certificate verified$/m, `status: Cairn's LDAPS answers with a certificate from Cairn's CA: ${file('status.out')}`);
   t.match(results.GETENT ?? '', /^alice:\*:\d+:\d+:Alice Liddell:\/home\/alice:\/bin\/bash$/, 'getent passwd alice through sss');
   t.match(results.ID ?? '', /developers/, 'id alice lists her groups');
   t.match(results.ID ?? '', /admins/);
