@@ -336,7 +336,7 @@ export function decryptMppeKey(value: Buffer, secret: Buffer, requestAuthenticat
   const salt = value.subarray(0, 2);
   const enc = value.subarray(2);
   const out = Buffer.alloc(enc.length);
-  let prev = Buffer.concat([requestAuthenticator, salt]);
+  let prev: Buffer = Buffer.concat([requestAuthenticator, salt]);
   for (let i = 0; i < enc.length; i += 16) {
     const b = md5(secret, prev);
     for (let j = 0; j < 16; j++) out[i + j] = enc[i + j]! ^ b[j]!;

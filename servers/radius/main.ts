@@ -1,28 +1,13 @@
 // RADIUS front-end: start(ctx) per the server contract (servers/shared). Binds the
 // authentication and accounting sockets, wires PAP, EAP and accounting to the core.
-import type { Config } from '../../config/load.js';
-import type { Directory, Logger, Org } from '../../core/index.js';
 import { RadiusRepository } from '../../core/radius.js';
+import type { RunningServer, ServerContext } from '../shared/types.js';
 import { AccountingHandler } from './accounting.js';
 import { PapHandler } from './access.js';
 import { ClientTable } from './clients.js';
 import { Attr, get } from './codec.js';
 import { EapHandler } from './eap/handler.js';
 import { RadiusUdpServer, type Reply, type Request } from './server.js';
-
-/** The server contract (servers/shared/ on main); kept structurally identical here. */
-export interface ServerContext {
-  dir: Directory;
-  config: Readonly<Config>;
-  log: Logger;
-  org: Org;
-  tls: { key: string; cert: string; ca: string; caFingerprint: string };
-}
-export interface RunningServer {
-  name: string;
-  ports: Record<string, number>;
-  stop(): Promise<void>;
-}
 
 export interface RadiusRunning extends RunningServer {
   server: RadiusUdpServer;

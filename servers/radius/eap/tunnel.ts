@@ -109,7 +109,10 @@ export class TlsTunnel {
 
   /** MSK (64 bytes) + EMSK-less: RFC 5216 / RFC 5281 / PEAPv0 labels. */
   keyingMaterial(label: string): Buffer {
-    return this.socket.exportKeyingMaterial(64, label);
+    // No context argument: RFC 5705 with an (even empty) context derives different keys, and
+    // EAP-TLS/TTLS/PEAP use none. @types/node marks it required; Node does not.
+    const s = this.socket as unknown as { exportKeyingMaterial(length: number, label: string): Buffer };
+    return s.exportKeyingMaterial(64, label);
   }
 
   peerCertificate(): X509Certificate | null {
