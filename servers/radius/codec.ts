@@ -292,9 +292,8 @@ export function decodeUserPassword(value: Buffer, secret: Buffer, requestAuthent
   let end = out.length;
   while (end > 0 && out[end - 1] === 0) end--;
   const plain = out.subarray(0, end);
-  const text = plain.toString('utf8');
+  const text = plain.includes(0) ? null : plain.toString('utf8');
   out.fill(0);
-  if (plain.includes(0)) return null;
   return text;
 }
 

@@ -194,6 +194,7 @@ export class RadiusUdpServer {
       else reply = kind === 'auth' ? await this.#o.handlers.access(req) : await this.#o.handlers.accounting(req);
     } catch (err) {
       const code = isCairnError(err) ? err.code : undefined;
+      this.#o.log.debug({ err: scrubError(err) }, 'radius: handler error');
       if (outcomeFor(code) === 'reject') {
         reply = { code: packet.code === Code.AccountingRequest ? Code.AccountingResponse : Code.AccessReject, attributes: [] };
       } else {
