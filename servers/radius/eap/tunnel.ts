@@ -120,8 +120,15 @@ export class TlsTunnel {
     return c ?? null;
   }
 
+  /**
+   * The client certificate chains to the context's CA. A TLSSocket made outside tls.Server
+   * never computes `authorized` (tls.Server does it in JS after the handshake), so ask the
+   * handle for OpenSSL's verification result, as tls.Server does; fail closed without it.
+   */
   get authorized(): boolean {
-    return this.socket.authorized;
+    const handle = (this.socket as unknown as { ssl?: { verifyError?: () => Error | null } }).ssl;
+    if (!handle || typeof handle.verifyError !== 'function') return false;
+    return handle.verifyError() === null && this.peerCertificate() !== null;
   }
 
   destroy(): void {
