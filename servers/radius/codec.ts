@@ -228,8 +228,10 @@ export interface ResponseSpec {
  */
 export function encodeResponse(spec: ResponseSpec, secret: Buffer): Buffer {
   const attrs = [{ type: Attr.MessageAuthenticator, value: ZERO16 }, ...spec.attributes.filter((a) => a.type !== Attr.MessageAuthenticator)];
-  const buf = encodeRaw(spec.code, spec.identifier, spec.requestAuthenticator, attrs);
+  // Accounting-Response: computed over a zero authenticator, as FreeRADIUS signs and checks it.
+  const buf = encodeRaw(spec.code, spec.identifier, spec.code === Code.AccountingResponse ? ZERO16 : spec.requestAuthenticator, attrs);
   const mac = createHmac('md5', secret).update(buf).digest();
+  spec.requestAuthenticator.copy(buf, 4);
   mac.copy(buf, MIN_PACKET + 2);
   const auth = md5(buf, secret);
   auth.copy(buf, 4);
@@ -268,6 +270,7 @@ export function verifyResponse(resp: Buffer, requestAuthenticator: Buffer, secre
   let messageAuthenticator = false;
   if (p.messageAuthenticatorOffset >= 0) {
     ZERO16.copy(copy, p.messageAuthenticatorOffset);
+    if (p.code === Code.AccountingResponse) ZERO16.copy(copy, 4);
     messageAuthenticator = timingSafeEqual(createHmac('md5', secret).update(copy).digest(), Buffer.from(p.raw.subarray(p.messageAuthenticatorOffset, p.messageAuthenticatorOffset + 16)));
   }
   return { authenticator, messageAuthenticator, messageAuthenticatorFirst: p.messageAuthenticatorOffset === MIN_PACKET + 2 };

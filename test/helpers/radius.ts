@@ -115,3 +115,76 @@ export async function eapolTest(fx: RadiusFixture, name: string, network: string
   const r = await run('eapol_test', ['-c', conf, '-a', '127.0.0.1', '-p', String(fx.authPort), '-s', opts.secret ?? SECRET, '-t', String(opts.timeout ?? 10), '-r', '0'], '', 30_000);
   return { ...r, ok: r.code === 0 && /^SUCCESS$/m.test(r.stdout) };
 }
+
+// --- a raw UDP sender for what radclient cannot do (duplicates, hostile bytes) -----------------
+
+import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { Attr, Code, encodeRaw, encodeUserPassword, type Attribute } from '../../servers/radius/codec.js';
+
+/** A NAS-like client on one source port: several sends, answers collected. */
+export class UdpNas {
+  readonly sock: dgram.Socket;
+  readonly received: Buffer[] = [];
+  #waiters: ((b: Buffer) => void)[] = [];
+  constructor(readonly port: number, readonly host = '127.0.0.1') {
+    this.sock = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    this.sock.on('message', (m) => {
+      this.received.push(m);
+      this.#waiters.shift()?.(m);
+    });
+  }
+  send(packet: Buffer): void {
+    this.sock.send(packet, this.port, this.host);
+  }
+  next(timeoutMs = 1000): Promise<Buffer | null> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== done);
+        resolve(null);
+      }, timeoutMs);
+      const done = (b: Buffer) => {
+        clearTimeout(timer);
+        resolve(b);
+      };
+      this.#waiters.push(done);
+    });
+  }
+  close(): void {
+    this.sock.close();
+  }
+}
+
+/** Send one datagram and wait for one answer (or null after timeoutMs). */
+export function udpExchange(port: number, packet: Buffer, timeoutMs = 1000, host = '127.0.0.1'): Promise<Buffer | null> {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const timer = setTimeout(() => {
+      sock.close();
+      resolve(null);
+    }, timeoutMs);
+    sock.on('message', (msg) => {
+      clearTimeout(timer);
+      sock.close();
+      resolve(msg);
+    });
+    sock.send(packet, port, host);
+  });
+}
+
+/** An Access-Request built by hand, with a correct Message-Authenticator unless told otherwise. */
+export function accessRequest(opts: { user: string; password: string; secret?: string; ma?: boolean; id?: number; authenticator?: Buffer; extra?: Attribute[] }): Buffer {
+  const secret = Buffer.from(opts.secret ?? SECRET);
+  const auth = opts.authenticator ?? randomBytes(16);
+  const attrs: Attribute[] = [
+    { type: Attr.UserName, value: Buffer.from(opts.user) },
+    { type: Attr.UserPassword, value: encodeUserPassword(opts.password, secret, auth) },
+    ...(opts.extra ?? []),
+  ];
+  if (opts.ma === false) return encodeRaw(Code.AccessRequest, opts.id ?? 1, auth, attrs);
+  const withMa = [...attrs, { type: Attr.MessageAuthenticator, value: Buffer.alloc(16) }];
+  const pkt = encodeRaw(Code.AccessRequest, opts.id ?? 1, auth, withMa);
+  createHmac('md5', secret).update(pkt).digest().copy(pkt, pkt.length - 16);
+  return pkt;
+}
