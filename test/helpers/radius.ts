@@ -188,3 +188,24 @@ export function accessRequest(opts: { user: string; password: string; secret?: s
   createHmac('md5', secret).update(pkt).digest().copy(pkt, pkt.length - 16);
   return pkt;
 }
+
+/** Any Access-Request with the given attributes and a correct Message-Authenticator (last). */
+export function signedRequest(attrs: Attribute[], opts: { secret?: string; id?: number } = {}): Buffer {
+  const secret = Buffer.from(opts.secret ?? SECRET);
+  const pkt = encodeRaw(Code.AccessRequest, opts.id ?? randomBytes(1)[0]!, randomBytes(16), [...attrs, { type: Attr.MessageAuthenticator, value: Buffer.alloc(16) }]);
+  createHmac('md5', secret).update(pkt).digest().copy(pkt, pkt.length - 16);
+  return pkt;
+}
+
+/** EAP-Response/Identity, or any EAP payload, as EAP-Message attributes. */
+export function eapResponse(id: number, type: number, data: Buffer): Attribute[] {
+  const eap = Buffer.alloc(5 + data.length);
+  eap[0] = 2;
+  eap[1] = id;
+  eap.writeUInt16BE(eap.length, 2);
+  eap[4] = type;
+  data.copy(eap, 5);
+  const out: Attribute[] = [];
+  for (let i = 0; i < eap.length; i += 253) out.push({ type: Attr.EapMessage, value: eap.subarray(i, i + 253) });
+  return out;
+}

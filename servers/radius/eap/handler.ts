@@ -46,6 +46,8 @@ interface Conversation {
   touched: number;
   inParts: Buffer[];
   inLen: number;
+  /** Total the first fragment announced (L flag); 0 = not announced. */
+  inExpected: number;
   out: Buffer | null;
   outOffset: number;
   tunnel: TlsTunnel | null;
@@ -183,7 +185,7 @@ export class EapHandler {
       const conv: Conversation = {
         key: STATE_PREFIX + randomBytes(16).toString('hex'), clientId: req.client.id,
         identity: eap.subarray(5).toString('utf8').slice(0, 253), method: null, phase: 'start', lastId: id,
-        rounds: 0, bytes: 0, touched: Date.now(), inParts: [], inLen: 0, out: null, outOffset: 0, tunnel: null,
+        rounds: 0, bytes: 0, touched: Date.now(), inParts: [], inLen: 0, inExpected: 0, out: null, outOffset: 0, tunnel: null,
         inner: { stage: 'none' }, innerMethods: ['gtc'],
       };
       return this.#start(conv, methods[0]!);
@@ -266,13 +268,17 @@ export class EapHandler {
       return this.#sendFragment(conv);
     }
     if (data.length) {
+      if (flags & FLAG_L && conv.inLen === 0) conv.inExpected = eap.readUInt32BE(6);
       conv.inParts.push(Buffer.from(data));
       conv.inLen += data.length;
+      // More than the first fragment announced: a lie.
+      if (conv.inExpected && conv.inLen > conv.inExpected) return this.#reject(id, conv);
       if (flags & FLAG_M) return this.#challenge(conv, eapPacket(EapCode.Request, id + 1, methodType[conv.method!], Buffer.from([0])));
     }
     const message = Buffer.concat(conv.inParts);
     conv.inParts = [];
     conv.inLen = 0;
+    conv.inExpected = 0;
 
     if (conv.phase === 'start') {
       if (!message.length) return this.#reject(id, conv);
