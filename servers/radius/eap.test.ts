@@ -82,6 +82,11 @@ t.test('EAP with eapol_test', async (t) => {
     t.match(r.stdout, /EAP-MSCHAPV2: Authentication succeeded/, 'eapol_test verified our Authenticator Response');
     t.ok(mppeOk(r.stdout), 'MPPE keys OK');
     t.notOk((await eapolTest(fx, 'peap-bad', peap('alice', 'Wrong-password-1', 'MSCHAPV2'))).ok, 'wrong password fails');
+    await dir.policies.setMfaRequired(ctx, { radius: true });
+    t.notOk((await eapolTest(fx, 'peap-mfa', peap('alice', newPassword, 'MSCHAPV2'))).ok, 'MSCHAPv2 cannot carry a code: refused when MFA is required');
+    const mfaEv = (await dir.audit.list({ orgId: org.id, eventType: 'radius.auth', limit: 1, order: 'desc' }))[0]!;
+    t.match(mfaEv.reason, /^mfa_/);
+    await dir.policies.setMfaRequired(ctx, { radius: false });
     const failures = await dir.store('auth_failures').where({ user_id: fx.alice.id });
     t.ok(failures.length > 0, 'a wrong MSCHAPv2 response counts as a failed password');
     await dir.users.unlock(ctx, fx.alice.id);

@@ -43,9 +43,14 @@ export interface ServerOptions {
 
 type CacheEntry = { reply: Buffer | null; expires: number };
 
-/** At most one log line and one audit event per (source, reason) per minute. */
+/**
+ * At most one log line and one audit event per (source, reason) per minute, and at most
+ * GLOBAL_PER_MINUTE of them in all (spoofed source addresses must not flood the audit trail).
+ */
+const GLOBAL_PER_MINUTE = 120;
 class DropReporter {
   readonly #seen = new Map<string, { at: number; suppressed: number }>();
+  #window = { start: 0, count: 0, suppressed: 0 };
   constructor(readonly dir: Directory, readonly orgId: string, readonly log: Logger) {}
 
   report(source: string, reason: string, audit: boolean, detail: Record<string, string | number> = {}) {
@@ -54,6 +59,14 @@ class DropReporter {
     const cur = this.#seen.get(key);
     if (cur && t - cur.at < 60_000) {
       cur.suppressed++;
+      return;
+    }
+    if (t - this.#window.start >= 60_000) {
+      if (this.#window.suppressed) this.log.warn({ suppressed: this.#window.suppressed }, 'radius: dropped requests not reported individually in the last minute');
+      this.#window = { start: t, count: 0, suppressed: 0 };
+    }
+    if (++this.#window.count > GLOBAL_PER_MINUTE) {
+      this.#window.suppressed++;
       return;
     }
     if (this.#seen.size >= 10_000) {
@@ -78,6 +91,8 @@ export class RadiusUdpServer {
   readonly #cache = new Map<string, CacheEntry>();
   readonly #drops: DropReporter;
   #inFlight = 0;
+  #stopped = false;
+  #draining = false;
   #sweep: NodeJS.Timeout | null = null;
   ports = { auth: 0, acct: 0 };
   /** Counters for tests and health. */
@@ -122,7 +137,12 @@ export class RadiusUdpServer {
     return chosen;
   }
 
-  async stop(): Promise<void> {
+  /** Stop taking requests, let those in flight get their real answers (up to drainMs), close. */
+  async stop(drainMs = 5000): Promise<void> {
+    this.#draining = true;
+    const until = Date.now() + drainMs;
+    while (this.#inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    this.#stopped = true;
     if (this.#sweep) clearInterval(this.#sweep);
     await Promise.all(this.#sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.#sockets.length = 0;
@@ -141,6 +161,7 @@ export class RadiusUdpServer {
 
   async #onMessage(sock: dgram.Socket, kind: 'auth' | 'acct', msg: Buffer, rinfo: dgram.RemoteInfo): Promise<void> {
     this.stats.received++;
+    if (this.#draining) return;
     const source = normaliseIp(rinfo.address)?.toString() ?? rinfo.address;
     if (msg.length > MAX_PACKET) return this.#drop(source, 'oversized');
     const found = await this.#o.clients.lookup(source);
@@ -187,33 +208,39 @@ export class RadiusUdpServer {
     this.#cache.set(key, { reply: null, expires: Date.now() + this.#o.duplicateWindowMs });
 
     const req: Request = { packet, client, network, src: { address: source, port: rinfo.port } };
-    let reply: Reply;
     this.#inFlight++;
     try {
-      if (packet.code === Code.StatusServer) reply = { code: Code.AccessAccept, attributes: [] };
-      else reply = kind === 'auth' ? await this.#o.handlers.access(req) : await this.#o.handlers.accounting(req);
-    } catch (err) {
-      const code = isCairnError(err) ? err.code : undefined;
-      this.#o.log.debug({ err: scrubError(err) }, 'radius: handler error');
-      if (outcomeFor(code) === 'reject') {
-        reply = { code: packet.code === Code.AccountingRequest ? Code.AccountingResponse : Code.AccessReject, attributes: [] };
-      } else {
-        reply = null;
-        this.#o.log.warn({ err: scrubError(err), client: client.name }, 'radius: no answer (directory unavailable or internal error)');
+      const reply = await this.#answer(req, packet.code, client.name);
+      if (!reply) {
+        // Not cached: a retransmission after the store comes back gets a real answer.
+        this.#cache.delete(key);
+        this.stats.dropped++;
+        return;
       }
+      const bytes = encodeResponse({ code: reply.code, identifier: packet.identifier, requestAuthenticator: packet.authenticator, attributes: reply.attributes }, client.secret);
+      if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
+      if (this.#stopped) return;
+      this.#cache.set(key, { reply: bytes, expires: Date.now() + this.#o.duplicateWindowMs });
+      this.stats.answered++;
+      sock.send(bytes, rinfo.port, rinfo.address);
     } finally {
       this.#inFlight--;
     }
-    if (!reply) {
-      // Not cached: a retransmission after the store comes back gets a real answer.
-      this.#cache.delete(key);
-      this.stats.dropped++;
-      return;
+  }
+
+  async #answer(req: Request, code: number, clientName: string): Promise<Reply> {
+    try {
+      if (code === Code.StatusServer) return { code: Code.AccessAccept, attributes: [] };
+      return code === Code.AccountingRequest ? await this.#o.handlers.accounting(req) : await this.#o.handlers.access(req);
+    } catch (err) {
+      const errCode = isCairnError(err) ? err.code : undefined;
+      // Accounting is never acknowledged unless recorded: any failure leaves the NAS retrying.
+      if (code === Code.AccessRequest && outcomeFor(errCode) === 'reject') {
+        this.#o.log.debug({ err: scrubError(err) }, 'radius: request refused');
+        return { code: Code.AccessReject, attributes: [] };
+      }
+      this.#o.log.warn({ err: scrubError(err), client: clientName }, 'radius: no answer (directory unavailable or internal error)');
+      return null;
     }
-    const bytes = encodeResponse({ code: reply.code, identifier: packet.identifier, requestAuthenticator: packet.authenticator, attributes: reply.attributes }, client.secret);
-    if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
-    this.#cache.set(key, { reply: bytes, expires: Date.now() + this.#o.duplicateWindowMs });
-    this.stats.answered++;
-    sock.send(bytes, rinfo.port, rinfo.address);
   }
 }
