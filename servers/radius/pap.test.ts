@@ -3,7 +3,8 @@
 import t from 'tap';
 import { totpCode } from '../../core/index.js';
 import { backends } from '../../test/helpers/directory.js';
-import { accessRequest, enrolTotp, PASSWORD, radclient, radiusFixture, SECRET, udpExchange, UdpNas } from '../../test/helpers/radius.js';
+import { accessRequest, enrolTotp, PASSWORD, radclient, radiusFixture, run, SECRET, udpExchange, UdpNas } from '../../test/helpers/radius.js';
+import { logLines } from '../../test/helpers/directory.js';
 import { Attr, decode, get, verifyResponse } from './codec.js';
 
 for (const backend of backends) {
@@ -177,12 +178,54 @@ for (const backend of backends) {
       t.equal(up.reply, 'Access-Accept');
     });
 
+    await t.test('conditional access by Calling-Station-Id (an IP) and by NAS address', async (t) => {
+      const list = await dir.policies.createIpList(ctx, { name: 'blocked', cidrs: ['203.0.113.0/24'] });
+      const rule = await dir.policies.createAccessRule(ctx, { name: 'block', priority: 1, protocol: 'radius', groupId: null, ipListId: list.id, negateIpList: false, action: 'deny' });
+      const blocked = await radclient(port, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"`, 'Calling-Station-Id': '"203.0.113.9"' });
+      t.equal(blocked.reply, 'Access-Reject', 'VPN user from a blocked range');
+      const ev = (await dir.audit.list({ orgId: org.id, eventType: 'radius.auth', limit: 1, order: 'desc' }))[0]!;
+      t.equal(ev.reason, 'access_rule');
+      t.equal(ev.clientIp, '203.0.113.9');
+      const mac = await radclient(port, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"`, 'Calling-Station-Id': '"02-00-00-00-00-01"' });
+      t.equal(mac.reply, 'Access-Accept', 'a MAC address: the NAS address decides');
+      await dir.policies.deleteAccessRule(ctx, rule.id);
+      const nasList = await dir.policies.createIpList(ctx, { name: 'this-nas', cidrs: ['127.0.0.1/32'] });
+      const nasRule = await dir.policies.createAccessRule(ctx, { name: 'block-nas', priority: 1, protocol: 'radius', groupId: null, ipListId: nasList.id, negateIpList: false, action: 'deny' });
+      t.equal((await radclient(port, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"` })).reply, 'Access-Reject', 'rule on the NAS address');
+      await dir.policies.deleteAccessRule(ctx, nasRule.id);
+    });
+
+    await t.test('Status-Server (RFC 5997) is answered', async (t) => {
+      const r = await run('radclient', ['-x', '-t', '1', '-r', '1', `127.0.0.1:${port}`, 'status', SECRET], 'Message-Authenticator = 0x00\n');
+      t.match(r.stdout, /Received Access-Accept/);
+    });
+
     await t.test('suspending a user cuts RADIUS access at once', async (t) => {
       await dir.users.setState(ctx, fx.alice.id, 'suspended');
       const r = await radclient(port, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"` });
       t.equal(r.reply, 'Access-Reject');
       await dir.users.setState(ctx, fx.alice.id, 'active');
     });
+  });
+}
+
+if (backends.includes('pg')) {
+  t.test('PostgreSQL refusing connections: no answer; answers again by itself when it is back', async (t) => {
+    const fx = await radiusFixture({ backend: 'pg' });
+    t.teardown(() => fx.stop());
+    const dbName = new URL(fx.srv.config.database.url).pathname.slice(1);
+    const pg = (await import('pg')).default;
+    const admin = new pg.Client({ connectionString: process.env.CAIRN_TEST_PG_URL });
+    await admin.connect();
+    t.teardown(() => admin.end());
+    t.equal((await radclient(fx.authPort, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"` })).reply, 'Access-Accept');
+    await admin.query(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`);
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [dbName]);
+    const down = await radclient(fx.authPort, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"` }, { timeout: 2 });
+    t.equal(down.reply, null, 'silent while the store is down');
+    await admin.query(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`);
+    const up = await radclient(fx.authPort, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"` }, { timeout: 3 });
+    t.equal(up.reply, 'Access-Accept', 'recovered without a restart');
   });
 }
 
@@ -208,4 +251,11 @@ t.test('reject delay holds the Access-Reject back; legacy client without Message
   const resp = await udpExchange(fx.authPort, accessRequest({ user: 'alice', password: PASSWORD, ma: false }));
   t.ok(resp && get(decode(resp), Attr.MessageAuthenticator), 'the reply still carries Message-Authenticator');
   t.same((await fx.repo.legacyClients(fx.srv.org.id)).map((c) => c.name), ['ap-1'], 'posture can list it');
+});
+
+t.test('no password or shared secret in any log line', async (t) => {
+  const all = logLines.join('');
+  t.ok(logLines.length > 0);
+  t.notMatch(all, PASSWORD);
+  t.notMatch(all, SECRET);
 });
