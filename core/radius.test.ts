@@ -59,6 +59,7 @@ for (const backend of backends) {
       const updated = await repo.updateClient(ctx, client.id, { legacy: true, secret: 'Another-secret-of-20-chars' });
       t.equal(updated.legacy, true);
       t.same((await repo.legacyClients(org.id)).map((c) => c.id), [client.id]);
+      t.match(await repo.posture(org.id), [{ id: 'radius.legacy_clients', severity: 'warning', detail: { clients: [{ name: 'vpn-gw' }] } }]);
       const ev = (await dir.audit.list({ orgId: org.id, eventType: 'radius.client.updated', limit: 1, order: 'desc' }))[0]!;
       t.same(ev.changes, { legacy: { from: false, to: true }, secret: 'changed' });
       const n2 = await repo.updateNetwork(ctx, net.id, { mfaMode: 'appended', groupIds: [] });
@@ -92,7 +93,9 @@ for (const backend of backends) {
     t.equal((await dir.store('auth_failures').where({ user_id: on.id })).length, 2, 'failure counted per source and account');
     t.match(await req('before', () => true), { decision: 'deny', reason: 'nt_hash_missing' }, 'never allowed without a stored hash');
     t.match(await req('ghost', () => true), { decision: 'deny', reason: 'unknown_user' });
+    t.match(await repo.posture(org.id), [{ id: 'radius.nt_hash_stored', detail: { usersWithNtHash: 1 } }]);
     await repo.setSettings(ctx, { storeNtHash: false });
     t.equal(await repo.ntHash(org.id, on.id), null, 'erased when turned off');
+    t.same(await repo.posture(org.id), []);
   });
 }

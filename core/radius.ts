@@ -348,6 +348,28 @@ export class RadiusRepository {
     return (await this.listClients(orgId)).filter((c) => c.legacy);
   }
 
+  /** Findings for `cairn posture` (the lead's CLI wires them in). */
+  async posture(orgId: string): Promise<{ id: string; severity: 'warning' | 'info'; message: string; detail?: Record<string, unknown> }[]> {
+    const out: { id: string; severity: 'warning' | 'info'; message: string; detail?: Record<string, unknown> }[] = [];
+    const legacy = await this.legacyClients(orgId);
+    if (legacy.length) {
+      out.push({
+        id: 'radius.legacy_clients', severity: 'warning',
+        message: `${legacy.length} RADIUS client(s) accept Access-Requests without Message-Authenticator (Blast-RADIUS, CVE-2024-3596): update the NAS and clear the legacy flag`,
+        detail: { clients: legacy.map((c) => ({ name: c.name, address: c.address })) },
+      });
+    }
+    if ((await this.settings(orgId)).storeNtHash) {
+      const row = (await read(() => this.#d.db('users').where({ org_id: orgId }).whereNotNull('nt_hash_enc').count({ n: '*' }).first())) as { n: number | string } | undefined;
+      out.push({
+        id: 'radius.nt_hash_stored', severity: 'warning',
+        message: 'PEAP-MSCHAPv2 is on: an unsalted MD4 NT hash (password-equivalent for MSCHAP, fast to brute-force) is kept, sealed, for every password set since; prefer EAP-TTLS/PAP, PEAP-GTC or EAP-TLS',
+        detail: { usersWithNtHash: Number(row?.n ?? 0) },
+      });
+    }
+    return out;
+  }
+
   /** The sealed NT hash of a user, or null (PEAP-MSCHAPv2 not enabled or password older). */
   async ntHash(orgId: string, userId: string): Promise<Buffer | null> {
     const row = (await read(() => this.#d.db('users').where({ org_id: orgId, id: userId }).first('nt_hash_enc'))) as { nt_hash_enc: string | null } | undefined;
