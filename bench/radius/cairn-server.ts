@@ -36,6 +36,12 @@ const repo = new RadiusRepository(dir.deps, dir.grants);
 const group = await dir.groups.create(ctx, { name: 'bench' });
 const network = await repo.createNetwork(ctx, { name: 'bench', groupIds: [group.id] });
 await repo.createClient(ctx, { name: 'loadgen', address: '127.0.0.1', networkId: network.id, secret });
+if (process.env.BENCH_STUB_AUTH === '1') {
+  // Measures the RADIUS front-end alone (UDP, codec, authenticators, reply cache): the core's
+  // decision is replaced by an immediate allow for a fixed user.
+  const user = await dir.users.create(ctx, { username: 'stub', password: 'Bench-pass-stub-Xy' });
+  dir.auth.authenticate = async () => ({ decision: 'allow', user, mfa: null });
+}
 const t0 = Date.now();
 let next = 0;
 await Promise.all(

@@ -7,7 +7,9 @@
 // "warm" = BENCH_WARM requests over random users (for Cairn: the in-memory verified-password
 // cache answers without argon2). FreeRADIUS compares a Cleartext-Password from its users
 // file: no hashing at all, the best case it can be configured for. Prints req/s, p50/p99,
-// errors; then argon2id cost per hash and the ceiling it implies on this machine.
+// errors; then argon2id cost per hash and the ceiling it implies on this machine. A last run
+// replaces the core's authenticate() with an immediate allow, to show what the RADIUS layer
+// itself costs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -95,9 +97,9 @@ async function load(port: number, order: number[]): Promise<Result> {
   return { requests: order.length, seconds, rps: order.length / seconds, p50: q(0.5), p99: q(0.99), max: latencies.at(-1)!, accepts, rejects, timeouts };
 }
 
-async function startCairn(): Promise<{ port: number; child: ChildProcess }> {
+async function startCairn(stub = false): Promise<{ port: number; child: ChildProcess }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'cairn-server.ts')], {
-    env: { ...process.env, BENCH_USERS: String(USERS), BENCH_SECRET: SECRET },
+    env: { ...process.env, BENCH_USERS: String(stub ? 0 : USERS), BENCH_SECRET: SECRET, BENCH_STUB_AUTH: stub ? '1' : '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const rl = createInterface({ input: child.stdout! });
@@ -239,11 +241,18 @@ try {
 } finally {
   cairn.child.kill('SIGTERM');
 }
+const stub = await startCairn(true);
+try {
+  results['cairn, core stubbed'] = await load(stub.port, warm);
+  console.log(`cairn, core stubbed ${fmt(results['cairn, core stubbed'])}`);
+} finally {
+  stub.child.kill('SIGTERM');
+}
 const a2 = await argon2Cost();
 rmSync(tmp, { recursive: true, force: true });
 
 console.log('---');
-for (const [name, r] of Object.entries(results)) console.log(`${name.padEnd(16)} ${fmt(r)}`);
+for (const [name, r] of Object.entries(results)) console.log(`${name.padEnd(19)} ${fmt(r)}`);
 console.log(`argon2id (m=19456 KiB, t=2, p=1): ${a2.msPerVerify.toFixed(1)} ms per verify → ceiling ≈ ${a2.ceilingRps.toFixed(0)} uncached PAP auths/s with 2 hashes at once on this machine`);
 mkdirSync('bench/results', { recursive: true });
 writeFileSync(join('bench/results', `radius-pap-${Date.now()}.json`), JSON.stringify({ users: USERS, concurrency: CONCURRENCY, results, argon2: a2 }, null, 2));

@@ -259,3 +259,10 @@ t.test('no password or shared secret in any log line', async (t) => {
   t.notMatch(all, PASSWORD);
   t.notMatch(all, SECRET);
 });
+
+t.test('one dual-stack "::" socket serves IPv4 NAS (mapped addresses) and IPv6 NAS', async (t) => {
+  const fx = await radiusFixture({ radius: { listenHosts: ['::'] } });
+  t.teardown(() => fx.stop());
+  t.equal((await radclient(fx.authPort, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"` })).reply, 'Access-Accept', 'IPv4 client matched as 127.0.0.1');
+  t.equal((await radclient(fx.authPort, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"` }, { host: '::1' })).reply, 'Access-Accept');
+});

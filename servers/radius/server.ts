@@ -113,10 +113,13 @@ export class RadiusUdpServer {
   /** Bind every host on one port; with port 0 the first socket picks it and the others follow. */
   async #bindAll(port: number, kind: 'auth' | 'acct'): Promise<number> {
     let chosen = port;
+    // '::' alone serves IPv4 too (as mapped addresses); next to an IPv4 socket on the same
+    // port it must be IPv6-only or the two binds collide.
+    const ipv6Only = this.#o.hosts.some((h) => isIP(h) === 4);
     for (const host of this.#o.hosts) {
       const family = isIP(host) === 6 ? 'udp6' : 'udp4';
-      // '::' serves IPv4 too (mapped addresses) unless the OS forbids it.
-      const sock = dgram.createSocket({ type: family, reuseAddr: false, ipv6Only: false, recvBufferSize: 4 * 1024 * 1024 });
+      // (ipv6Only on an IPv4 socket makes bind fail with EINVAL.)
+      const sock = dgram.createSocket({ type: family, reuseAddr: false, ...(family === 'udp6' ? { ipv6Only } : {}), recvBufferSize: 4 * 1024 * 1024 });
       await new Promise<void>((resolve, reject) => {
         sock.once('error', reject);
         sock.bind({ port: chosen, address: host, exclusive: true }, () => {
