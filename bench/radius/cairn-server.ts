@@ -39,7 +39,7 @@ await repo.createClient(ctx, { name: 'loadgen', address: '127.0.0.1', networkId:
 if (process.env.BENCH_STUB_AUTH === '1') {
   // Measures the RADIUS front-end alone (UDP, codec, authenticators, reply cache): the core's
   // decision is replaced by an immediate allow for a fixed user.
-  const user = await dir.users.create(ctx, { username: 'stub', password: 'Bench-pass-stub-Xy' });
+  const user = await dir.users.create(ctx, { username: 'stub', password: 'Bench-pass-Xy-0' });
   dir.auth.authenticate = async () => ({ decision: 'allow', user, mfa: null });
 }
 const t0 = Date.now();
