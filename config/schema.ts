@@ -108,7 +108,7 @@ export const configSchema = Type.Object(
         challengePrompt: Type.String({ default: 'Enter your one-time code', maxLength: 200, description: 'Reply-Message of the Access-Challenge that asks for the TOTP code.' }),
         eap: Type.Object(
           {
-            maxConversations: Type.Integer({ minimum: 1, default: 4096, description: 'EAP conversations kept at once; when full, the oldest is dropped.' }),
+            maxConversations: Type.Integer({ minimum: 1, default: 2048, description: 'EAP conversations kept at once (about 55 KiB each once TLS has started: 2048 ≈ 110 MiB at worst); when full, the oldest that has not started TLS is dropped, else the oldest.' }),
             timeoutMs: Type.Integer({ minimum: 1000, default: 30000, description: 'An EAP conversation idle longer than this is forgotten.' }),
             maxRounds: Type.Integer({ minimum: 10, default: 60, description: 'Round trips one EAP conversation may take.' }),
             maxBytes: Type.Integer({ minimum: 16384, default: 131072, description: 'Bytes one EAP conversation may send us in total (TLS handshake included).' }),
