@@ -128,6 +128,26 @@ t.test('EAP with eapol_test', async (t) => {
     t.ok((await eapolTest(fx, 'tls-back', eapTls('alice'))).ok);
   });
 
+  await t.test('directory unavailable mid-conversation: silence, then the retransmission succeeds', async (t) => {
+    const { CairnError } = await import('../../core/index.js');
+    const auth = dir.auth;
+    const original = auth.authenticate.bind(auth);
+    t.teardown(() => {
+      auth.authenticate = original;
+    });
+    for (const [name, block] of [['ttls', ttls('alice', PASSWORD + 'y')], ['tls', eapTls('alice')]] as const) {
+      let failures = 1;
+      auth.authenticate = async (req) => {
+        if (failures-- > 0) throw new CairnError('unavailable', 'directory store unavailable');
+        return original(req);
+      };
+      const r = await eapolTest(fx, `unavailable-${name}`, block, { timeout: 15 });
+      t.ok(r.ok, `${name}: SUCCESS after eapol_test's RADIUS retransmission`);
+      t.match(r.stdout, /Resending RADIUS message|retransmit/i);
+      t.ok(mppeOk(r.stdout));
+    }
+  });
+
   await t.test('a method the network does not offer is refused', async (t) => {
     await fx.repo.updateNetwork(ctx, fx.network.id, { eapMethods: ['ttls'] });
     t.notOk((await eapolTest(fx, 'tls-not-offered', eapTls('alice'))).ok);

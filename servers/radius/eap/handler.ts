@@ -5,13 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import type tls from 'node:tls';
 import type { AuthResult, Directory, Logger, Org } from '../../../core/index.js';
-import { scrubError } from '../../../core/index.js';
+import { isCairnError, scrubError } from '../../../core/index.js';
 import type { EapMethod, RadiusRepository } from '../../../core/radius.js';
 import type { TlsMaterial } from '../../shared/types.js';
 import type { Config } from '../../../config/load.js';
 import { readFileSync } from 'node:fs';
 import { auditDetail, clientIpFor, replyAttributes, type PapHandler } from '../access.js';
 import { Attr, Code, attr, eapAttrs, get, getEap, mppeAttrs, type Attribute } from '../codec.js';
+import { outcomeFor } from '../errors.js';
 import type { Reply, Request } from '../server.js';
 import { authenticatorResponse, verifyNtResponse } from './mschapv2.js';
 import { eapSecureContext, TlsTunnel } from './tunnel.js';
@@ -53,6 +54,12 @@ interface Conversation {
   tunnel: TlsTunnel | null;
   inner: Inner;
   innerMethods: ('mschapv2' | 'gtc')[];
+  /**
+   * The decrypted inner message being decided, kept until an answer goes out: if the
+   * directory is unavailable we stay silent, and the NAS's retransmission of the same EAP
+   * message is decided again from this (its TLS record cannot be fed to the tunnel twice).
+   */
+  retry: { id: number; inner: Buffer } | null;
 }
 
 export interface EapOptions {
@@ -160,6 +167,7 @@ export class EapHandler {
 
   #challenge(conv: Conversation, eap: Buffer): Reply {
     conv.lastId = eap[1]!;
+    conv.retry = null;
     this.#remember(conv);
     return { code: Code.AccessChallenge, attributes: [...eapAttrs(eap), attr(Attr.State, conv.key)] };
   }
@@ -186,7 +194,7 @@ export class EapHandler {
         key: STATE_PREFIX + randomBytes(16).toString('hex'), clientId: req.client.id,
         identity: eap.subarray(5).toString('utf8').slice(0, 253), method: null, phase: 'start', lastId: id,
         rounds: 0, bytes: 0, touched: Date.now(), inParts: [], inLen: 0, inExpected: 0, out: null, outOffset: 0, tunnel: null,
-        inner: { stage: 'none' }, innerMethods: ['gtc'],
+        inner: { stage: 'none' }, innerMethods: ['gtc'], retry: null,
       };
       return this.#start(conv, methods[0]!);
     }
@@ -210,11 +218,13 @@ export class EapHandler {
     if (!conv.method || type !== methodType[conv.method]) return this.#reject(id, conv);
 
     try {
+      if (conv.retry && conv.retry.id === id) return await this.#decide(req, conv, id, conv.retry.inner);
       return await this.#tlsMethod(req, conv, eap);
     } catch (err) {
-      // Store down: no answer (the NAS retries or fails over); the conversation cannot be
-      // resumed at the same TLS record, so the peer will start over.
-      this.#forget(conv.key);
+      // Directory unavailable (or the hash queue full): no answer, so the NAS retransmits or
+      // fails over. Keep the conversation when the retransmission can be decided again.
+      const silent = outcomeFor(isCairnError(err) ? err.code : undefined) === 'drop';
+      if (!(silent && conv.retry?.id === id)) this.#forget(conv.key);
       throw err;
     }
   }
@@ -304,8 +314,13 @@ export class EapHandler {
     }
 
     // Tunnel established.
-    if (conv.method === 'tls') return this.#finishEapTls(req, conv, id);
     const inner = t.takeAppData();
+    conv.retry = { id, inner };
+    return this.#decide(req, conv, id, inner);
+  }
+
+  async #decide(req: Request, conv: Conversation, id: number, inner: Buffer): Promise<Reply> {
+    if (conv.method === 'tls') return this.#finishEapTls(req, conv, id);
     if (conv.method === 'ttls') {
       if (!inner.length) return this.#reject(id, conv);
       return this.#ttlsInner(req, conv, id, inner);
