@@ -81,7 +81,10 @@ t.test('EAP with eapol_test', async (t) => {
     t.match(r.stdout, /EAP-MSCHAPV2: Received success/);
     t.match(r.stdout, /EAP-MSCHAPV2: Authentication succeeded/, 'eapol_test verified our Authenticator Response');
     t.ok(mppeOk(r.stdout), 'MPPE keys OK');
-    t.notOk((await eapolTest(fx, 'peap-bad', peap('alice', 'Wrong-password-1', 'MSCHAPV2'))).ok, 'wrong password fails');
+    const bad = await eapolTest(fx, 'peap-bad', peap('alice', 'Wrong-password-1', 'MSCHAPV2'));
+    t.notOk(bad.ok, 'wrong password fails');
+    t.match(bad.stdout, /EAP-MSCHAPV2: failure message: 'Authentication failed' \(retry not allowed, error 691\)/, 'an in-tunnel MSCHAPv2 failure (E=691) the peer understood');
+    t.match(bad.stdout, /TLV Result - Failure/);
     await dir.policies.setMfaRequired(ctx, { radius: true });
     t.notOk((await eapolTest(fx, 'peap-mfa', peap('alice', newPassword, 'MSCHAPV2'))).ok, 'MSCHAPv2 cannot carry a code: refused when MFA is required');
     const mfaEv = (await dir.audit.list({ orgId: org.id, eventType: 'radius.auth', limit: 1, order: 'desc' }))[0]!;

@@ -32,7 +32,8 @@ type Inner =
   | { stage: 'mschapv2'; username: string; authChallenge: Buffer; msId: number }
   | { stage: 'gtc'; username: string }
   | { stage: 'mschapv2_success'; username: string; result: AuthResult & { decision: 'allow' } }
-  | { stage: 'tlv'; result: AuthResult & { decision: 'allow' } };
+  | { stage: 'tlv'; result: AuthResult & { decision: 'allow' } }
+  | { stage: 'failing' };
 
 interface Conversation {
   key: string;
@@ -463,7 +464,19 @@ export class EapHandler {
             },
           },
         });
-        if (result.decision !== 'allow' || !proof) return this.#reject(id, conv);
+        if (result.decision !== 'allow' || !proof) {
+          // RFC 2759 §5 failure packet inside the tunnel, so that the peer (Windows above all)
+          // reports a wrong password rather than a broken network; then a failure Result TLV.
+          const msg = Buffer.from(`E=691 R=0 C=${randomBytes(16).toString('hex').toUpperCase()} V=3 M=Authentication failed`);
+          const pkt = Buffer.alloc(5 + msg.length);
+          pkt[0] = EapType.Mschapv2;
+          pkt[1] = 4; // Failure
+          pkt[2] = st.msId;
+          pkt.writeUInt16BE(4 + msg.length, 3);
+          msg.copy(pkt, 5);
+          conv.inner = { stage: 'failing' };
+          return this.#peapSend(conv, pkt);
+        }
         const msg = Buffer.from(`${proof} M=OK`);
         const pkt = Buffer.alloc(5 + msg.length);
         pkt[0] = EapType.Mschapv2;
@@ -478,6 +491,12 @@ export class EapHandler {
         if (type !== EapType.Mschapv2 || body[0] !== 3) return this.#reject(id, conv);
         conv.inner = { stage: 'tlv', result: st.result };
         return this.#peapSend(conv, this.#tlvResult(conv, true));
+      }
+      case 'failing': {
+        // The peer acknowledged the MSCHAPv2 failure: close the tunnel with a failure TLV;
+        // its answer to that (or anything else) ends the conversation with EAP-Failure.
+        if (type === EapType.Mschapv2 && body[0] === 4) return this.#peapSend(conv, this.#tlvResult(conv, false));
+        return this.#reject(id, conv);
       }
       case 'tlv': {
         // The peer's Result TLV must say success (type 33 arrives with its full header).
