@@ -47,8 +47,9 @@ export class AccountingHandler {
       {
         eventType: `radius.accounting.${name ?? 'other'}`, success: true,
         actorEmail: user?.email ?? null,
-        resource: { type: 'radius_network', id: req.network.id, name: req.network.name },
-        changes,
+        // No `resource`: an accounting record changes nothing, and the change-feed follower
+        // (core/feed-follow.ts) would otherwise read each one as a network update.
+        changes: { ...changes, networkId: req.network.id, network: req.network.name },
       },
     );
     return { code: Code.AccountingResponse, attributes: [] };

@@ -260,6 +260,23 @@ t.test('no password or shared secret in any log line', async (t) => {
   t.notMatch(all, SECRET);
 });
 
+t.test('a NAS secret changed by another process (the CLI) is used within database.followMs', async (t) => {
+  const fx = await radiusFixture();
+  t.teardown(() => fx.stop());
+  const { openDirectory } = await import('../../core/index.js');
+  const { testLogger } = await import('../../test/helpers/directory.js');
+  const { RadiusRepository } = await import('../../core/radius.js');
+  const other = await openDirectory({ config: fx.srv.config, log: testLogger() });
+  t.teardown(() => other.close());
+  const repo = new RadiusRepository(other.deps, other.grants);
+  const ap = (await repo.listClients(fx.srv.org.id)).find((c) => c.name === 'ap-1')!;
+  const rotated = 'Rotated-shared-secret-987654';
+  await repo.updateClient(fx.srv.ctx, ap.id, { secret: rotated });
+  await new Promise((r) => setTimeout(r, fx.srv.config.database.followMs + 500));
+  t.equal((await radclient(fx.authPort, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"` }, { secret: rotated })).reply, 'Access-Accept', 'new secret works');
+  t.equal((await radclient(fx.authPort, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"` })).reply, null, 'old secret: silence');
+});
+
 t.test('one dual-stack "::" socket serves IPv4 NAS (mapped addresses) and IPv6 NAS', async (t) => {
   const fx = await radiusFixture({ radius: { listenHosts: ['::'] } });
   t.teardown(() => fx.stop());
