@@ -4,11 +4,13 @@ import type { AuthResult, Directory, Org, User } from '../../core/index.js';
 import { normaliseIp } from '../../core/index.js';
 import type { RadiusNetwork } from '../../core/radius.js';
 import { Attr, Code, decodeUserPassword, get, getString, intAttr, attr, taggedIntAttr, type Attribute } from './codec.js';
-import type { Reply, Request } from './server.js';
+import { SilentDrop, type Reply, type Request } from './server.js';
 
 /** State attribute prefix for a PAP challenge: the core's single-use token follows it. */
 const STATE_PREFIX = 'cairn-otp:';
 const TUNNEL_TYPE_VLAN = 13;
+/** No C0/C1 control characters, no U+FFFD (what invalid UTF-8 decodes to). */
+const PLAUSIBLE = /^[^\u0000-\u001f\u007f-\u009f\ufffd]+$/u;
 const TUNNEL_MEDIUM_IEEE802 = 6;
 
 export interface AccessOptions {
@@ -73,6 +75,10 @@ export class PapHandler {
     // CHAP / MS-CHAP over plain RADIUS need a reversible or NT hash: not offered.
     if (!userName || userName.length > 253 || !pw) return this.reject();
     const password = decodeUserPassword(pw, req.client.secret, p.authenticator);
+    // Without Message-Authenticator (legacy client) a wrong shared secret shows only as
+    // garbage here: random bytes are almost never valid UTF-8 free of control characters,
+    // so such a request is dropped as a bad secret instead of counting as a failed password.
+    if (!req.proven && (password === null || !PLAUSIBLE.test(password))) throw new SilentDrop('bad_authenticator_suspected');
     if (password === null) return this.reject();
     const username = userName.toString('utf8');
     const clientIp = clientIpFor(req);

@@ -48,6 +48,14 @@ t.test('reject delay holds the Access-Reject back; legacy client without Message
   const resp = await udpExchange(fx.authPort, accessRequest({ user: 'alice', password: PASSWORD, ma: false }));
   t.ok(resp && get(decode(resp), Attr.MessageAuthenticator), 'the reply still carries Message-Authenticator');
   t.same((await fx.repo.legacyClients(fx.srv.org.id)).map((c) => c.name), ['ap-1'], 'posture can list it');
+  // Legacy and a wrong secret: the decoded password is garbage; dropped, never a failed login.
+  for (let i = 0; i < 3; i++) {
+    const wrong = await radclient(fx.authPort, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"` }, { ma: false, secret: `Wrong-shared-secret-${i}-xx` });
+    t.equal(wrong.reply, null, 'no answer');
+  }
+  const ev = (await fx.srv.dir.audit.list({ orgId: fx.srv.org.id, eventType: 'radius.request_dropped', limit: 1, order: 'desc' }))[0]!;
+  t.equal(ev.reason, 'bad_authenticator_suspected');
+  t.equal((await fx.srv.dir.store('auth_failures').where({ user_id: fx.alice.id })).length, 0, 'lockout untouched');
 });
 
 

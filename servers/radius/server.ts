@@ -15,6 +15,19 @@ export interface Request {
   client: ClientEntry;
   network: RadiusNetwork;
   src: { address: string; port: number };
+  /**
+   * False only for a legacy client's Access-Request without Message-Authenticator: nothing
+   * proves the shared secret, so handlers must not let garbage reach a lockout counter.
+   */
+  proven: boolean;
+}
+
+/** Thrown by a handler to drop a request silently (logged and audited at a bounded rate). */
+export class SilentDrop extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'SilentDrop';
+  }
 }
 
 /** What to send back; null = stay silent. `delayMs` holds a reject back (slows guessing). */
@@ -210,7 +223,7 @@ export class RadiusUdpServer {
     }
     this.#cache.set(key, { reply: null, expires: Date.now() + this.#o.duplicateWindowMs });
 
-    const req: Request = { packet, client, network, src: { address: source, port: rinfo.port } };
+    const req: Request = { packet, client, network, src: { address: source, port: rinfo.port }, proven: packet.code === Code.AccountingRequest || hasMa };
     this.#inFlight++;
     try {
       const reply = await this.#answer(req, packet.code, client.name);
@@ -236,6 +249,11 @@ export class RadiusUdpServer {
       if (code === Code.StatusServer) return { code: Code.AccessAccept, attributes: [] };
       return code === Code.AccountingRequest ? await this.#o.handlers.accounting(req) : await this.#o.handlers.access(req);
     } catch (err) {
+      if (err instanceof SilentDrop) {
+        this.#drop(req.src.address, err.reason, true, { client: clientName });
+        this.stats.dropped--; // counted once, by the caller
+        return null;
+      }
       const errCode = isCairnError(err) ? err.code : undefined;
       // Accounting is never acknowledged unless recorded: any failure leaves the NAS retrying.
       if (code === Code.AccessRequest && outcomeFor(errCode) === 'reject') {
