@@ -54,7 +54,7 @@ await Promise.all(
   }),
 );
 process.stderr.write(`cairn: ${users} users created in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-process.stdout.write(JSON.stringify({ authPort: running.ports.auth }) + '\n');
+process.stdout.write(JSON.stringify({ authPort: running.ports.radiusAuth }) + '\n');
 process.on('SIGTERM', async () => {
   await running.stop();
   process.exit(0);

@@ -44,7 +44,7 @@ export async function start(ctx: ServerContext): Promise<RadiusRunning> {
   log.info({ ports: server.ports }, 'radius listening');
   return {
     name: 'radius',
-    ports: { auth: server.ports.auth, acct: server.ports.acct },
+    ports: { radiusAuth: server.ports.auth, radiusAcct: server.ports.acct },
     server,
     eap,
     clients,

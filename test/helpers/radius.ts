@@ -49,7 +49,7 @@ export async function radiusFixture(opts: { backend?: Backend; radius?: Record<s
   const tmp = mkdtempSync(join(tmpdir(), 'cairn-radius-'));
   return {
     srv, repo, network, staff, alice: await dir.users.get(org.id, alice.id), bob, tmp,
-    authPort: srv.ports.auth!, acctPort: srv.ports.acct!,
+    authPort: srv.ports.radiusAuth!, acctPort: srv.ports.radiusAcct!,
     stop: () => srv.stop(),
   };
 }
