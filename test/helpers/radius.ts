@@ -209,3 +209,26 @@ export function eapResponse(id: number, type: number, data: Buffer): Attribute[]
   for (let i = 0; i < eap.length; i += 253) out.push({ type: Attr.EapMessage, value: eap.subarray(i, i + 253) });
   return out;
 }
+
+// --- EAP-TLS client certificates (openssl CLI) ----------------------------------------------
+
+import { execFileSync } from 'node:child_process';
+
+/** A client CA and certificates: alice (good), carol (no such user), mallory (other CA), laptop (CN=laptop, SAN email alice@…). */
+export function makeClientCerts(): string {
+  const d = mkdtempSync(join(tmpdir(), 'cairn-eaptls-'));
+  const o = (...a: string[]) => execFileSync('openssl', a, { cwd: d, stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  o('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=Test Wifi Client CA', '-days', '2');
+  o('req', '-x509', ...ec, '-keyout', 'other-ca.key', '-out', 'other-ca.crt', '-subj', '/CN=Some Other CA', '-days', '2');
+  writeFileSync(join(d, 'ext'), 'extendedKeyUsage=clientAuth\n');
+  writeFileSync(join(d, 'ext-email'), 'extendedKeyUsage=clientAuth\nsubjectAltName=email:alice@example.com\n');
+  for (const [name, ca] of [['alice', 'ca'], ['carol', 'ca'], ['mallory', 'other-ca'], ['laptop', 'ca']] as const) {
+    o('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name === 'mallory' ? 'alice' : name}`);
+    o('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '1', '-extfile', name === 'laptop' ? 'ext-email' : 'ext');
+  }
+  return d;
+}
+
+/** eapol_test's own check of the MS-MPPE keys against the MSK it derived. */
+export const mppeOk = (out: string) => /MPPE keys OK: 1 {2}mismatch: 0/.test(out);
