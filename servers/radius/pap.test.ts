@@ -24,6 +24,7 @@ for (const backend of backends) {
       t.equal(r.attrs['Tunnel-Private-Group-Id:0'] ?? r.attrs['Tunnel-Private-Group-Id'], '42');
       t.equal(r.attrs['Session-Timeout'], '3600');
       t.match(r.attrs['Class'], /^(staff|0x7374616666)$/);
+      t.equal(r.attrs['Reply-Message'], 'Welcome, staff');
       const ev = (await dir.audit.list({ orgId: org.id, eventType: 'radius.auth', limit: 1, order: 'desc' }))[0]!;
       t.equal(ev.success, true);
       t.equal(ev.changes?.nas, 'ap-1');

@@ -41,7 +41,7 @@ export async function radiusFixture(opts: { backend?: Backend; radius?: Record<s
   await dir.groups.addMember(ctx, staff.id, alice.id);
   const network = await repo.createNetwork(ctx, {
     name: 'office-wifi', mfaMode: 'appended', groupIds: [staff.id], eapMethods: ['ttls', 'peap', 'tls'],
-    groupReplies: [{ groupId: staff.id, vlan: 42, sessionTimeout: 3600, class: 'staff' }],
+    groupReplies: [{ groupId: staff.id, vlan: 42, sessionTimeout: 3600, class: 'staff', replyMessage: 'Welcome, staff' }],
   });
   await repo.createClient(ctx, { name: 'ap-1', address: '127.0.0.1', networkId: network.id, secret: SECRET, legacy: !!opts.legacy });
   await repo.createClient(ctx, { name: 'ap-1-v6', address: '::1', networkId: network.id, secret: SECRET });
