@@ -1,7 +1,8 @@
 // EAP fragmentation both ways and the EAP-TLS SAN-email identity, with eapol_test.
 import { join } from 'node:path';
 import t from 'tap';
-import { eapolTest, makeClientCerts as makeCerts, mppeOk, PASSWORD, radiusFixture } from '../../test/helpers/radius.js';
+import { eapolTest, eapResponse, makeClientCerts as makeCerts, mppeOk, PASSWORD, radiusFixture, signedRequest, UdpNas } from '../../test/helpers/radius.js';
+import { Attr, Code, decode, get, getEap } from './codec.js';
 
 t.test('fragmentation both ways: small server fragments, small supplicant fragments', async (t) => {
   const certs = makeCerts();
@@ -31,3 +32,23 @@ t.test('EAP-TLS with tlsIdentity "email": the SAN email local part names the use
   t.notOk((await eapolTest(fx, 'tls-no-san', block('alice'))).ok, 'no SAN email: refused');
 });
 
+
+t.test('an idle EAP conversation expires after eap.timeoutMs', async (t) => {
+  const fx = await radiusFixture({ radius: { eap: { timeoutMs: 1000 } } });
+  t.teardown(() => fx.stop());
+  const nas = new UdpNas(fx.authPort);
+  t.teardown(() => nas.close());
+  const first = nas.next();
+  nas.send(signedRequest(eapResponse(0, 1, Buffer.from('anonymous'))));
+  const start = (await first)!;
+  t.equal(start[0], Code.AccessChallenge);
+  const state = get(decode(start), Attr.State)!;
+  const eapId = getEap(decode(start))![1]!;
+  await new Promise((r) => setTimeout(r, 2500));
+  const later = nas.next(2000);
+  // A TTLS response with no data: valid at this point, but the conversation is gone.
+  nas.send(signedRequest([...eapResponse(eapId, 21, Buffer.from([0])), { type: Attr.State, value: state }]));
+  const resp = (await later)!;
+  t.equal(resp[0], Code.AccessReject);
+  t.equal(getEap(decode(resp))![0], 4, 'EAP-Failure');
+});
