@@ -44,9 +44,14 @@ t.test('cairn posture and cairn api-key', async (t) => {
   t.notOk(list.stdout.includes(made.secret.split('_')[2]!), 'never the secret');
   const all = await cairn(['api-key', 'revoke-all']);
   t.match(all.stdout, /revoked 1 API key/);
+  // The last Administrator lost their phone: the shell can reset their TOTP.
+  const reset = await cairn(['admin', 'totp-reset', 'admin']);
+  t.match(reset.stdout, /admin: TOTP removed/, reset.stderr);
   dir = await openDirectory({ config, log: testLogger() });
   t.teardown(() => dir.close());
   t.equal((await new ApiKeys(dir.deps).get(org.id, made.key.id)).status, 'revoked');
   const [ev] = await dir.audit.list({ orgId: org.id, eventType: 'api_key.revoked_all', limit: 1 });
   t.same([ev?.initiatedBy.type, ev?.service], ['cli', 'cli'], 'audited as a CLI action');
+  const [rs] = await dir.audit.list({ orgId: org.id, eventType: 'admin.mfa_reset', limit: 1 });
+  t.equal(rs?.initiatedBy.type, 'cli', 'the TOTP reset is audited too');
 });

@@ -35,6 +35,10 @@ Audit trail:
   audit tail [-n N] [--follow] [--json]
   audit verify                 check the hash chain; exit 1 if it is broken
 
+Admins (recovery from the server's shell):
+  admin list                   admin totp-reset <username>   (they enrol again at next login)
+  admin unlock <username>      (clears login lockout)
+
 API keys (emergency use from the server's shell):
   api-key list [--json]        every key of the organization, never a secret
   api-key revoke <id>          api-key revoke-all   (every key stops at once; audited)
@@ -321,6 +325,26 @@ async function main(argv: string[]): Promise<number> {
           print(next);
           after = next.at(-1)?.seq ?? after;
         }
+      });
+    case 'admin':
+      return withDirectory(config, log, async (dir, org) => {
+        const ctx = systemContext(org.id, 'cli', { type: 'cli', id: `cli:${userInfo().username}`, name: userInfo().username });
+        const admins = await dir.admins.list(org.id);
+        if (sub === 'list') {
+          for (const a of admins) console.log(`${a.username.padEnd(20)} ${a.role.padEnd(13)} ${a.state.padEnd(9)} totp ${a.totpEnrolled ? 'yes' : 'no'}`);
+          return 0;
+        }
+        const target = admins.find((a) => a.username === rest[0]);
+        if (sub !== 'totp-reset' && sub !== 'unlock') throw new UsageError(`unknown: admin ${sub ?? ''}`);
+        if (!target) throw new UsageError(`no admin named ${rest[0] ?? '(none given)'}`);
+        if (sub === 'totp-reset') {
+          await dir.admins.resetTotp(ctx, target.id);
+          console.log(`${target.username}: TOTP removed; they enrol a new one at their next login`);
+        } else {
+          await dir.admins.unlock(ctx, target.id);
+          console.log(`${target.username}: login lockout cleared`);
+        }
+        return 0;
       });
     case 'api-key':
       return withDirectory(config, log, async (dir, org) => {
