@@ -2,11 +2,13 @@
 // code runs from TypeScript sources in tests and from dist/ in production.
 import type { Knex } from 'knex';
 import * as m0001 from './0001_core.js';
+import * as m0003 from './0003_radius.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
 export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['0001_core', m0001],
+  ['0003_radius', m0003],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

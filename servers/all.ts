@@ -12,6 +12,7 @@ export type ServiceName = (typeof serviceNames)[number];
 // mount onto the shared HTTPS listener.
 const standalone: Partial<Record<ServiceName, () => Promise<{ start: StartServer }>>> = {
   ldap: () => import('./ldap/main.js'),
+  radius: () => import('./radius/main.js'),
 };
 const mounted: Partial<Record<ServiceName, () => Promise<{ register: RegisterHttp }>>> = {};
 
