@@ -4,7 +4,7 @@
 // so a suspension or a membership change is visible to the very next search.
 import type { Directory, Group, Org, PasswordPolicy, ServiceAccount, User } from '../../core/index.js';
 import { escapeValue, isUnder, normalizeDn } from './dn.js';
-import { generalizedTime, makeEntry, normValues, attrType, type Entry } from './schema.js';
+import { generalizedTime, makeEntry, normValues, attrType, type Attribute, type Entry } from './schema.js';
 
 export const VENDOR = { name: 'Cairn', version: '0.1.0' };
 
@@ -379,8 +379,14 @@ export class DirectoryTree {
   #add(e: Entry): void {
     if (e.kind !== 'root') {
       e.attrs.set('entrydn', { name: 'entryDN', values: [e.dn] });
-      e.attrs.set('structuralobjectclass', { name: 'structuralObjectClass', values: [structural(e)] });
-      e.attrs.set('subschemasubentry', { name: 'subschemaSubentry', values: ['cn=Subschema'] });
+      // Attributes whose values are the same on every entry of a kind are one shared object
+      // (with its normalised values and encoding), not one copy per entry.
+      e.attrs.set('structuralobjectclass', shared('structuralObjectClass', [structural(e)]));
+      e.attrs.set('subschemasubentry', shared('subschemaSubentry', ['cn=Subschema']));
+      for (const key of ['objectclass', 'loginshell', 'shadowmax', 'shadowlastchange']) {
+        const a = e.attrs.get(key);
+        if (a) e.attrs.set(key, shared(a.name, a.values));
+      }
     }
     const prev = this.#entries.get(e.ndn);
     if (prev) this.#remove(prev);
@@ -497,6 +503,15 @@ export class DirectoryTree {
     }
     return null;
   }
+}
+
+const sharedAttrs = new Map<string, Attribute>();
+
+function shared(name: string, values: string[]): Attribute {
+  const key = `${name}\0${values.join('\0')}`;
+  let a = sharedAttrs.get(key);
+  if (!a) sharedAttrs.set(key, (a = { name, values }));
+  return a;
 }
 
 function unescape(v: string): string {
