@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/load.js';
 import {
-  bootstrap, createLogger, eventToJson, ApiKeys, isCairnError, openDirectory, postureReport, systemContext, type Directory, type Group, type Logger,
+  bootstrap, createLogger, eventToJson, ApiKeys, HostAgents, isCairnError, openDirectory, postureReport, systemContext, type Directory, type Group, type Logger,
   type Org, type User,
 } from '../core/index.js';
 
@@ -43,6 +43,11 @@ API keys (emergency use from the server's shell):
   api-key list [--json]        every key of the organization, never a secret
   api-key revoke <id>          api-key revoke-all   (every key stops at once; audited)
 
+Host enrolment (cairn-agent):
+  enrolment-token create [--login-groups G1,G2] [--sudo-groups G3] [--minutes N] [--description D]
+                               a single-use token for \`cairn-agent enroll\`, shown once
+  enrolment-token list [--json]
+
 Security posture:
   posture [--json]             the deployment's settings against CIS / NIST 800-53 / HIPAA / GDPR controls
 
@@ -66,6 +71,9 @@ const options = {
   json: { type: 'boolean' },
   follow: { type: 'boolean', short: 'f' },
   n: { type: 'string', short: 'n' },
+  'login-groups': { type: 'string' },
+  'sudo-groups': { type: 'string' },
+  minutes: { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -366,6 +374,34 @@ async function main(argv: string[]): Promise<number> {
           return 0;
         }
         throw new UsageError(`unknown: api-key ${sub ?? ''}`);
+      });
+    case 'enrolment-token':
+      return withDirectory(config, log, async (dir, org) => {
+        const agents = new HostAgents(dir.deps, dir);
+        if (sub === 'list') {
+          const all = await agents.listTokens(org.id);
+          if (values.json) console.log(JSON.stringify(all, null, 2));
+          else for (const k of all) console.log(`${k.id}  ${k.revokedAt ? 'revoked' : k.usedAt ? 'used   ' : k.expiresAt.getTime() <= Date.now() ? 'expired' : 'active '}  expires ${k.expiresAt.toISOString()}  ${k.description}`);
+          return 0;
+        }
+        if (sub !== 'create') throw new UsageError(`unknown: enrolment-token ${sub ?? ''}`);
+        const groupIds = async (names: string | undefined) => {
+          const ids: string[] = [];
+          for (const n of (names ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+            const g = await dir.groups.findByName(org.id, n);
+            if (!g) throw new UsageError(`no group named ${n}`);
+            ids.push(g.id);
+          }
+          return ids;
+        };
+        const minutes = values.minutes === undefined ? undefined : Number(values.minutes);
+        const out = await agents.createToken(ctxOf(org), {
+          description: values.description ?? '', loginGroupIds: await groupIds(values['login-groups']), sudoGroupIds: await groupIds(values['sudo-groups']),
+          ...(minutes === undefined ? {} : { ttlMinutes: minutes }),
+        }, { defaultMinutes: config.agent.tokenDefaultMinutes, maxMinutes: config.agent.tokenMaxMinutes });
+        console.log(out.secret);
+        process.stderr.write(`single use, expires ${out.token.expiresAt.toISOString()}; shown only this once\n`);
+        return 0;
       });
     case 'posture':
       return withDirectory(config, log, async (dir, org) => {
