@@ -6,7 +6,7 @@
 // alice from the login group, the agent syncs, her next login is refused; unenroll leaves /etc
 // byte for byte as it was. systemctl is a stub that records calls (no systemd here, and a real
 // one must never be touched by a test).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,6 +37,8 @@ mkdir -p "$WORK/pamcfg" && cp -a /usr/share/pam-configs/. "$WORK/pamcfg/"
 mount -t tmpfs tmpfs /usr/share/pam-configs && cp -a "$WORK/pamcfg/." /usr/share/pam-configs/
 mkdir -p "$WORK/varlib-pam" && cp -a /var/lib/pam/. "$WORK/varlib-pam/" 2>/dev/null
 mount -t tmpfs tmpfs /var/lib && mkdir -p /var/lib/pam /var/lib/sss/db /var/lib/sss/pipes/private /var/lib/sss/mc /var/lib/sss/pubconf /var/lib/sss/gpo_cache && cp -a "$WORK/varlib-pam/." /var/lib/pam/
+mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && chmod 755 /run/sshd
+mount -t tmpfs tmpfs /home
 cp -a /etc "$WORK/etc-before"
 printf 'auth required pam_sss.so\naccount required pam_sss.so\n' > /etc/pam.d/cairn-e2e
 export PATH="$WORK/fakebin:$PATH"
@@ -53,11 +55,24 @@ printf 'wrong-password\n' | pamtester cairn-e2e alice authenticate >/dev/null 2>
 printf '%s\n' "$CAROL_PW" | pamtester cairn-e2e carol authenticate acct_mgmt >/dev/null 2>&1; echo "PAM_CAROL $?"
 echo "SUDO $(sudo -l -U alice 2>&1 | tr '\n' ' ')"
 echo "SUDO_CAROL $(sudo -l -U carol 2>&1 | tr '\n' ' ')"
+SSHD=
+if [ -x /usr/sbin/sshd ]; then
+  /usr/sbin/sshd -D -e -p "$SSHPORT" -o ListenAddress=127.0.0.1 >"$WORK/sshd.log" 2>&1 & SSHD=$!
+  for i in $(seq 40); do (exec 3<>/dev/tcp/127.0.0.1/$SSHPORT) 2>/dev/null && break; sleep 0.25; done
+  SSHOPTS="-p $SSHPORT -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=15"
+  echo "SSH_KEY $(ssh $SSHOPTS -i "$WORK/alice_key" -o BatchMode=yes -o PasswordAuthentication=no alice@127.0.0.1 'id -un; test -d /home/alice && echo home' 2>>"$WORK/ssh.err" | tr '\n' ' ')"
+  echo "SSH_PW $(SSHPASS="$ALICE_PW" sshpass -e ssh $SSHOPTS -o PubkeyAuthentication=no -o PreferredAuthentications=password,keyboard-interactive alice@127.0.0.1 id -un 2>>"$WORK/ssh.err")"
+  SSHPASS="$CAROL_PW" sshpass -e ssh $SSHOPTS -o PubkeyAuthentication=no -o PreferredAuthentications=password,keyboard-interactive carol@127.0.0.1 id -un >/dev/null 2>>"$WORK/ssh.err"; echo "SSH_CAROL $?"
+fi
 echo PHASE1
 read go
 agent sync > "$WORK/sync.out" 2>&1; echo "SYNC $?"
 sss_cache -E >/dev/null 2>&1
 printf '%s\n' "$ALICE_PW" | pamtester cairn-e2e alice authenticate acct_mgmt >/dev/null 2>&1; echo "PAM_ALICE_AFTER $?"
+if [ -n "$SSHD" ]; then
+  ssh $SSHOPTS -i "$WORK/alice_key" -o BatchMode=yes -o PasswordAuthentication=no alice@127.0.0.1 id -un >/dev/null 2>>"$WORK/ssh.err"; echo "SSH_KEY_AFTER $?"
+  kill $SSHD 2>/dev/null; wait $SSHD 2>/dev/null
+fi
 agent unenroll > "$WORK/unenroll.out" 2>&1; echo "UNENROLL $?"
 kill $SSSD 2>/dev/null; wait $SSSD 2>/dev/null
 rm -f /etc/pam.d/cairn-e2e
@@ -89,6 +104,13 @@ t.test('cairn-agent end to end with SSSD, pam_sss and sudo in a private mount na
   const alice = await dir.users.create(ctx, { username: 'alice', displayName: 'Alice Liddell', password: ALICE_PW });
   await dir.users.create(ctx, { username: 'carol', displayName: 'Carol', password: CAROL_PW });
   await dir.users.addSshKey(ctx, alice.id, ALICE_KEY);
+  // A key pair for logging in over SSH (its public half in the directory, beside ALICE_KEY).
+  const haveSsh = existsSync('/usr/sbin/sshd') && existsSync('/usr/bin/sshpass') && existsSync('/usr/bin/ssh-keygen');
+  if (haveSsh) {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice@e2e', '-f', join(work, 'alice_key')]);
+    await dir.users.addSshKey(ctx, alice.id, readFileSync(join(work, 'alice_key.pub'), 'utf8').trim());
+  }
+  const sshPort = await freePort();
   const devs = await dir.groups.create(ctx, { name: 'developers' });
   const admins = await dir.groups.create(ctx, { name: 'admins' });
   await dir.groups.addMember(ctx, devs.id, alice.id);
@@ -104,7 +126,7 @@ t.test('cairn-agent end to end with SSSD, pam_sss and sudo in a private mount na
   const child = spawn('unshare', ['-m', '--propagation', 'private', 'bash', join(work, 'e2e.sh')], {
     env: {
       ...process.env, WORK: work, SERVER: s.url, TOKEN: tok.json.secret, CAFILE: s.caFile, NODE: process.execPath,
-      AGENT: new URL('./main.ts', import.meta.url).pathname, ALICE_PW, CAROL_PW,
+      AGENT: new URL('./main.ts', import.meta.url).pathname, ALICE_PW, CAROL_PW, SSHPORT: String(sshPort),
     },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -141,6 +163,13 @@ t.test('cairn-agent end to end with SSSD, pam_sss and sudo in a private mount na
   t.not(results.PAM_CAROL, '0', 'carol (outside the login groups) is refused');
   t.match(results.SUDO ?? '', /\(ALL : ALL\) ALL/, 'sudo -l -U alice shows the admins group\'s rights');
   t.notMatch(results.SUDO_CAROL ?? '', /\(ALL : ALL\) ALL/, 'carol has no sudo rights');
+  if (haveSsh) {
+    const sshContext = `\nssh: ${file('ssh.err').slice(-1500)}\nsshd: ${file('sshd.log').slice(-1500)}`;
+    t.equal(results.SSH_KEY, 'alice home ', `ssh with her key from the directory logs alice in; her home is created${results.SSH_KEY === 'alice home ' ? '' : sshContext}`);
+    t.equal(results.SSH_PW, 'alice', `ssh with her directory password through PAM (sshpass)${results.SSH_PW === 'alice' ? '' : sshContext}`);
+    t.not(results.SSH_CAROL, '0', 'carol, outside the login groups, cannot ssh in');
+    t.not(results.SSH_KEY_AFTER, '0', 'after leaving the login group, alice cannot ssh in even with her key');
+  } else t.fail('openssh-server, openssh-client and sshpass are needed for the SSH part');
   t.equal(results.SYNC, '0', `sync after the change${results.SYNC === '0' ? '' : context}`);
   t.match(file('sync.out'), /^no changes$/m, 'a membership change needs no file change: the access filter is evaluated by SSSD at login');
   t.not(results.PAM_ALICE_AFTER, '0', 'after the admin removed alice from the login group, her next login is refused');
