@@ -149,7 +149,7 @@ export class Policies {
       if (typeof v !== 'boolean') throw invalidInput(`required.${k}`, 'must be true or false');
     }
     const after: MfaPolicy = { required: { ...before.required, ...required } };
-    await this.#set(ctx, 'mfa', before.required, after.required);
+    await this.#set(ctx, 'mfa', before, after);
     // Reported loudly: turning MFA off is what an attacker with admin rights does first.
     if (Object.entries(required).some(([k, v]) => !v && before.required[k as Protocol])) {
       this.#d.log.warn({ orgId: ctx.orgId, actor: ctx.actor, required: after.required }, 'MFA requirement turned OFF');

@@ -1,0 +1,345 @@
+#!/usr/bin/env node
+// `cairn`: the server and a thin CLI over the core. Every change it makes is audited with the
+// operating-system user who ran it.
+import { userInfo } from 'node:os';
+import { createInterface } from 'node:readline';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../config/load.js';
+import {
+  bootstrap, createLogger, eventToJson, isCairnError, openDirectory, systemContext, type Directory, type Group, type Logger,
+  type Org, type User,
+} from '../core/index.js';
+
+const HELP = `cairn — directory and identity server
+
+Usage: cairn [--config FILE] <command> [options]
+
+Server:
+  serve [--only ldap,radius,sso,api]   start the services (all enabled ones by default)
+  migrate                               create or upgrade the database schema
+
+Users:
+  user add <username> [--name N] [--email E] [--shell S] [--home H] [--password-stdin] [--must-change] [--staged]
+  user list [--json]
+  user show <username> [--json]
+  user passwd <username> [--password-stdin] [--must-change]
+  user suspend <username>     user reactivate <username>     user unlock <username>
+  user delete <username>      (erases personal data; the audit trail keeps a pseudonymous id)
+
+Groups:
+  group add <name> [--description D]
+  group list [--json]
+  group add-member <group> <username>     group remove-member <group> <username>
+
+Audit trail:
+  audit tail [-n N] [--follow] [--json]
+  audit verify                 check the hash chain; exit 1 if it is broken
+
+Configuration: defaults < --config FILE (YAML/JSON) < CAIRN_* environment (e.g. CAIRN_DATABASE__URL).
+`;
+
+class UsageError extends Error {}
+
+const options = {
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  only: { type: 'string' },
+  name: { type: 'string' },
+  email: { type: 'string' },
+  shell: { type: 'string' },
+  home: { type: 'string' },
+  description: { type: 'string' },
+  'password-stdin': { type: 'boolean' },
+  'must-change': { type: 'boolean' },
+  staged: { type: 'boolean' },
+  json: { type: 'boolean' },
+  follow: { type: 'boolean', short: 'f' },
+  n: { type: 'string', short: 'n' },
+} satisfies ParseArgsConfig['options'];
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+
+async function readSecret(prompt: string, fromStdin: boolean): Promise<string> {
+  if (fromStdin || !process.stdin.isTTY) {
+    const rl = createInterface({ input: process.stdin });
+    for await (const line of rl) {
+      rl.close();
+      return line;
+    }
+    throw new UsageError('no password on standard input');
+  }
+  // Interactive: ask twice without echo.
+  const ask = (q: string) =>
+    new Promise<string>((resolve) => {
+      const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+      const out = rl as unknown as { _writeToOutput: (s: string) => void; output: NodeJS.WritableStream };
+      out._writeToOutput = (s: string) => {
+        if (s.includes(q)) out.output.write(s);
+      };
+      rl.question(q, (answer) => {
+        rl.close();
+        process.stderr.write('\n');
+        resolve(answer);
+      });
+    });
+  const first = await ask(prompt);
+  if ((await ask('again: ')) !== first) throw new UsageError('the two passwords differ');
+  return first;
+}
+
+function printUsers(users: User[], groups: Map<string, string>, json: boolean) {
+  if (json) return console.log(JSON.stringify(users, null, 2));
+  const rows = users.map((u) => [u.username, String(u.uidNumber), u.state, u.email ?? '', u.groupIds.map((g) => groups.get(g) ?? g).join(',')]);
+  table(['USERNAME', 'UID', 'STATE', 'EMAIL', 'GROUPS'], rows);
+}
+
+function table(head: string[], rows: string[][]) {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+}
+
+async function findUser(dir: Directory, org: Org, username: string | undefined): Promise<User> {
+  if (!username) throw new UsageError('missing <username>');
+  const user = await dir.users.findByUsername(org.id, username);
+  if (!user) throw new UsageError(`no user named ${username}`);
+  return user;
+}
+
+async function findGroup(dir: Directory, org: Org, name: string | undefined): Promise<Group> {
+  if (!name) throw new UsageError('missing <group>');
+  const group = await dir.groups.findByName(org.id, name);
+  if (!group) throw new UsageError(`no group named ${name}`);
+  return group;
+}
+
+async function withDirectory<T>(config: Readonly<Config>, log: Logger, work: (dir: Directory, org: Org) => Promise<T>): Promise<T> {
+  const dir = await openDirectory({ config, log, migrate: true });
+  try {
+    const { org, admin } = await bootstrap(dir);
+    if (admin?.password) printBootstrapAdmin(admin.username, admin.password);
+    return await work(dir, org);
+  } finally {
+    await dir.close();
+  }
+}
+
+function printBootstrapAdmin(username: string, password: string) {
+  // Printed once to the terminal, never logged: the log is for operators and SIEMs.
+  process.stderr.write(
+    `\n  Initial administrator created.\n    username: ${username}\n    password: ${password}\n` +
+      `  It is shown only this once; you must change it and enrol TOTP at first login.\n\n`,
+  );
+}
+
+async function serve(config: Readonly<Config>, log: Logger, values: Values) {
+  // Loaded only here: the user/group/audit commands need none of the protocol stacks.
+  const { serviceNames, startAll } = await import('../servers/all.js');
+  type ServiceName = (typeof serviceNames)[number];
+  const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const name of only ?? []) {
+    if (!serviceNames.includes(name as ServiceName)) throw new UsageError(`--only: unknown service ${name} (${serviceNames.join(', ')})`);
+  }
+  const running = await startAll(config, log, only as ServiceName[] | undefined);
+  if (running.bootstrapAdmin?.password) printBootstrapAdmin(running.bootstrapAdmin.username, running.bootstrapAdmin.password);
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      log.error('shutdown deadline passed; exiting');
+      process.exit(1);
+    }, 15_000);
+    deadline.unref();
+    await running.stop(10_000);
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  const [command, sub, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(HELP);
+    return command || values.help ? 0 : 2;
+  }
+  const config = loadConfig({ file: values.config });
+  const log = createLogger({ level: command === 'serve' ? config.log.level : 'warn', pretty: config.log.pretty });
+  const osUser = userInfo().username;
+  const actor = { type: 'cli' as const, id: `cli:${osUser}`, name: osUser };
+  const ctxOf = (org: Org) => ({ ...systemContext(org.id, 'cli', actor) });
+
+  switch (command) {
+    case 'serve':
+      await serve(config, log, values);
+      return -1; // keep running
+    case 'migrate':
+      await withDirectory(config, log, async () => console.log('database is up to date'));
+      return 0;
+    case 'user':
+      return withDirectory(config, log, async (dir, org) => {
+        const ctx = ctxOf(org);
+        switch (sub) {
+          case 'add': {
+            const username = rest[0];
+            if (!username) throw new UsageError('missing <username>');
+            const password = values['password-stdin'] ? await readSecret('password: ', true) : undefined;
+            const user = await dir.users.create(ctx, {
+              username,
+              ...(values.name ? { displayName: values.name } : {}),
+              ...(values.email ? { email: values.email } : {}),
+              ...(values.shell ? { loginShell: values.shell } : {}),
+              ...(values.home ? { homeDirectory: values.home } : {}),
+              ...(password !== undefined ? { password } : {}),
+              mustChangePassword: !!values['must-change'],
+              state: values.staged ? 'staged' : 'active',
+            });
+            console.log(`created ${user.username} (uid ${user.uidNumber})`);
+            return 0;
+          }
+          case 'list': {
+            const [users, groups] = await Promise.all([dir.users.list(org.id, { limit: 100_000 }), dir.groups.list(org.id, { limit: 100_000 })]);
+            printUsers(users, new Map(groups.map((g) => [g.id, g.name])), !!values.json);
+            return 0;
+          }
+          case 'show': {
+            const user = await findUser(dir, org, rest[0]);
+            if (values.json) console.log(JSON.stringify(user, null, 2));
+            else {
+              const groups = await dir.groups.list(org.id, { limit: 100_000 });
+              const names = new Map(groups.map((g) => [g.id, g.name]));
+              for (const [k, v] of Object.entries({
+                username: user.username, displayName: user.displayName, email: user.email ?? '', state: user.state,
+                uidNumber: user.uidNumber, gidNumber: user.gidNumber, homeDirectory: user.homeDirectory, loginShell: user.loginShell,
+                passwordSet: user.hasPassword, passwordExpiresAt: user.passwordExpiresAt?.toISOString() ?? 'never',
+                mustChangePassword: user.mustChangePassword, totpEnrolled: user.totpEnrolled,
+                groups: user.groupIds.map((g) => names.get(g)).join(', '), sshKeys: user.sshKeys.map((k) => `${k.type} ${k.fingerprint}`).join('; '),
+              })) console.log(`${k.padEnd(20)} ${v}`);
+            }
+            return 0;
+          }
+          case 'passwd': {
+            const user = await findUser(dir, org, rest[0]);
+            const password = await readSecret('new password: ', !!values['password-stdin']);
+            await dir.users.setPassword(ctx, user.id, password, { mustChange: !!values['must-change'] });
+            console.log(`password of ${user.username} changed`);
+            return 0;
+          }
+          case 'suspend':
+          case 'reactivate': {
+            const user = await findUser(dir, org, rest[0]);
+            await dir.users.setState(ctx, user.id, sub === 'suspend' ? 'suspended' : 'active');
+            console.log(`${user.username} ${sub === 'suspend' ? 'suspended' : 'reactivated'}`);
+            return 0;
+          }
+          case 'unlock': {
+            const user = await findUser(dir, org, rest[0]);
+            await dir.users.unlock(ctx, user.id);
+            console.log(`${user.username} unlocked`);
+            return 0;
+          }
+          case 'delete': {
+            const user = await findUser(dir, org, rest[0]);
+            await dir.users.delete(ctx, user.id);
+            console.log(`${user.username} deleted`);
+            return 0;
+          }
+          default:
+            throw new UsageError(`unknown: user ${sub ?? ''}`);
+        }
+      });
+    case 'group':
+      return withDirectory(config, log, async (dir, org) => {
+        const ctx = ctxOf(org);
+        switch (sub) {
+          case 'add': {
+            if (!rest[0]) throw new UsageError('missing <name>');
+            const g = await dir.groups.create(ctx, { name: rest[0], ...(values.description ? { description: values.description } : {}) });
+            console.log(`created ${g.name} (gid ${g.gidNumber})`);
+            return 0;
+          }
+          case 'list': {
+            const [groups, users] = await Promise.all([dir.groups.list(org.id, { limit: 100_000 }), dir.users.list(org.id, { limit: 100_000 })]);
+            if (values.json) console.log(JSON.stringify(groups, null, 2));
+            else {
+              const names = new Map(users.map((u) => [u.id, u.username]));
+              table(['NAME', 'GID', 'MEMBERS', 'DESCRIPTION'], groups.map((g) => [g.name, String(g.gidNumber), g.memberIds.map((m) => names.get(m) ?? m).join(','), g.description]));
+            }
+            return 0;
+          }
+          case 'add-member':
+          case 'remove-member': {
+            const group = await findGroup(dir, org, rest[0]);
+            const user = await findUser(dir, org, rest[1]);
+            if (sub === 'add-member') await dir.groups.addMember(ctx, group.id, user.id);
+            else await dir.groups.removeMember(ctx, group.id, user.id);
+            console.log(`${user.username} ${sub === 'add-member' ? 'added to' : 'removed from'} ${group.name}`);
+            return 0;
+          }
+          default:
+            throw new UsageError(`unknown: group ${sub ?? ''}`);
+        }
+      });
+    case 'audit':
+      return withDirectory(config, log, async (dir, org) => {
+        if (sub === 'verify') {
+          const result = await dir.audit.verify();
+          if (result.ok) console.log(`audit chain intact: ${result.checked} events`);
+          else console.log(`audit chain BROKEN at event ${result.brokenAt}: ${result.reason} (${result.checked} events verified before it)`);
+          return result.ok ? 0 : 1;
+        }
+        if (sub !== 'tail') throw new UsageError(`unknown: audit ${sub ?? ''}`);
+        const n = Number(values.n ?? 20);
+        if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new UsageError('-n: a number from 1 to 10000');
+        const print = (events: Awaited<ReturnType<typeof dir.audit.list>>) => {
+          for (const e of events) {
+            if (values.json) console.log(JSON.stringify(eventToJson(e)));
+            else {
+              const who = e.initiatedBy.username ?? e.initiatedBy.email ?? e.initiatedBy.id ?? e.initiatedBy.type;
+              const what = e.resource ? ` ${e.resource.type}:${e.resource.name ?? e.resource.id ?? ''}` : '';
+              console.log(`${e.seq}\t${e.timestamp.toISOString()}  ${e.eventType.padEnd(24)} ${e.success ? 'ok  ' : 'FAIL'} ${who} (${e.service}${e.clientIp ? ' ' + e.clientIp : ''})${what}${e.reason ? ' reason=' + e.reason : ''}`);
+            }
+          }
+        };
+        const last = (await dir.audit.list({ orgId: org.id, limit: n, order: 'desc' })).reverse();
+        print(last);
+        if (!values.follow) return 0;
+        let after = last.at(-1)?.seq ?? 0;
+        for (;;) {
+          await new Promise((r) => setTimeout(r, 1000));
+          const next = await dir.audit.list({ orgId: org.id, afterSeq: after, limit: 1000 });
+          print(next);
+          after = next.at(-1)?.seq ?? after;
+        }
+      });
+    default:
+      throw new UsageError(`unknown command: ${command}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`cairn: ${(err as Error).message}\n(see cairn --help)\n`);
+      process.exitCode = 2;
+    } else if (err instanceof ConfigError) {
+      process.stderr.write(`cairn: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if (isCairnError(err) && err.expose) {
+      const detail = err.details.length ? `: ${err.details.join('; ')}` : '';
+      process.stderr.write(`cairn: ${err.field ? err.field + ': ' : ''}${err.message}${detail}\n`);
+      process.exitCode = 1;
+    } else {
+      const e = err as Error;
+      const msg = isCairnError(err) && err.code === 'unavailable' ? 'the database is unreachable' : e.message ?? String(err);
+      process.stderr.write(`cairn: ${msg}\n`);
+      process.exitCode = 1;
+    }
+  },
+);
