@@ -7,7 +7,7 @@ import { createHash, generateKeyPairSync, randomBytes, webcrypto, type JsonWebKe
 import * as x509 from '@peculiar/x509';
 import type { ActionContext, Directory } from '../../core/index.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+x509.cryptoProvider.set(webcrypto as never);
 
 const OIDC_KEYS = 'sso.oidc.jwks';
 const SAML_KEY = 'sso.saml.signing';

@@ -9,7 +9,7 @@ import type { ServerContext } from './context.js';
 import { loadKeys, type SsoKeys } from './keys.js';
 import { buildProvider, hashClientSecret } from './oidc/provider.js';
 import { AUTOPOST_JS, CSP, STYLE } from './pages/render.js';
-import { SamlIdp } from './saml/idp.js';
+import { registerSamlRoutes, SamlIdp } from './saml/idp.js';
 import { BrowserState } from './session.js';
 import { registerWeb } from './web.js';
 
@@ -22,17 +22,27 @@ export function baseUrl(ctx: ServerContext, port: number): string {
 
 const SECRET_ENDPOINTS = new Set(['/oidc/token', '/oidc/token/introspection', '/oidc/token/revocation']);
 
-export async function register(app: FastifyInstance, ctx: ServerContext, opts: { port?: number } = {}): Promise<{ stop(): Promise<void>; provider(): Provider; idp: SamlIdp; baseUrl: string }> {
+export async function register(app: FastifyInstance, ctx: ServerContext): Promise<{ stop(): Promise<void>; provider(): Provider; idp(): SamlIdp; baseUrl(): string }> {
   const { dir, org, log } = ctx;
   const cfg = ctx.config.sso;
-  const port = opts.port ?? ctx.config.api.port;
-  const base = baseUrl(ctx, port);
-  const issuer = `${base}/oidc`;
   const sys = systemContext(org.id, 'sso');
-  let keys: SsoKeys = await loadKeys(dir, sys, `${base}/saml/metadata`);
+  const entity = `Cairn ${org.name}`;
+  let keys: SsoKeys = await loadKeys(dir, sys, entity);
+  const state = new BrowserState(dir, { sessionMaxAgeMinutes: cfg.sessionMaxAgeMinutes, sessionIdleMinutes: cfg.sessionIdleMinutes });
+
+  // The issuer needs the bound port when sso.issuer is empty (port 0 in tests): everything
+  // that depends on it is built on the first request, after listen().
+  let base: string | null = null;
+  const getBase = () => {
+    if (!base) {
+      const addr = app.server.address();
+      base = baseUrl(ctx, typeof addr === 'object' && addr ? addr.port : ctx.config.api.port);
+    }
+    return base;
+  };
   const makeProvider = () => {
     const p = buildProvider({
-      dir, org, issuer, keys,
+      dir, org, issuer: `${getBase()}/oidc`, keys,
       accessTokenTtl: cfg.accessTokenTtlSeconds,
       refreshTokenTtl: cfg.refreshTokenTtlDays * 86400,
       sessionTtl: cfg.sessionMaxAgeMinutes * 60,
@@ -40,10 +50,17 @@ export async function register(app: FastifyInstance, ctx: ServerContext, opts: {
     p.on('server_error', (_ctx: unknown, err: unknown) => log.error({ err: scrubError(err) }, 'oidc server error'));
     return p;
   };
-  let provider = makeProvider();
-  let callback = provider.callback();
-  const state = new BrowserState(dir, { sessionMaxAgeMinutes: cfg.sessionMaxAgeMinutes, sessionIdleMinutes: cfg.sessionIdleMinutes });
-  const idp = new SamlIdp({ dir, org, log, state, baseUrl: base, keys: () => keys.saml, assertionTtlSeconds: cfg.samlAssertionTtlSeconds });
+  let provider: Provider | null = null;
+  let callback: ReturnType<Provider['callback']> | null = null;
+  const getProvider = () => {
+    if (!provider) {
+      provider = makeProvider();
+      callback = provider.callback();
+    }
+    return provider;
+  };
+  let samlIdp: SamlIdp | null = null;
+  const getIdp = () => (samlIdp ??= new SamlIdp({ dir, org, log, state, baseUrl: getBase(), keys: () => keys.saml, assertionTtlSeconds: cfg.samlAssertionTtlSeconds }));
 
   // Immediate termination: a suspended, locked or deleted user loses every SSO session, grant
   // and token at once (findAccount also re-checks state on every use, for other instances).
@@ -59,10 +76,10 @@ export async function register(app: FastifyInstance, ctx: ServerContext, opts: {
       })().catch((err) => log.error({ err: scrubError(err) }, 'sso revocation failed'));
     }
     if (c.kind === 'resource' && c.id === 'sso-keys') {
-      void loadKeys(dir, sys, `${base}/saml/metadata`).then((k) => {
+      void loadKeys(dir, sys, entity).then((k) => {
         keys = k;
-        provider = makeProvider();
-        callback = provider.callback();
+        provider = null; // rebuilt with the new keys on the next request
+        callback = null;
         log.info({ kids: k.jwks.keys.map((x) => x.kid) }, 'sso signing keys reloaded');
       }).catch((err) => log.error({ err: scrubError(err) }, 'sso key reload failed'));
     }
@@ -108,12 +125,13 @@ export async function register(app: FastifyInstance, ctx: ServerContext, opts: {
       if (SECRET_ENDPOINTS.has(path)) hashClientSecret(raw as IncomingMessage & { body?: Record<string, unknown> });
       raw.originalUrl = raw.url;
       raw.url = (raw.url ?? '/').slice('/oidc'.length) || '/';
+      getProvider();
       reply.hijack();
       // oidc-provider writes its own headers; the HTML it renders (errors, logout) gets ours too.
       reply.raw.setHeader('x-content-type-options', 'nosniff');
       reply.raw.setHeader('content-security-policy', CSP);
       reply.raw.setHeader('x-frame-options', 'DENY');
-      callback(raw, reply.raw);
+      callback!(raw, reply.raw);
     };
     scope.all('/oidc', oidc);
     scope.all('/oidc/*', oidc);
@@ -122,16 +140,16 @@ export async function register(app: FastifyInstance, ctx: ServerContext, opts: {
 
     registerWeb(scope, {
       dir, org, log, state,
-      provider: () => provider,
-      samlLaunch: async (req, reply, target, user, mfa, authTime) => idp.launch(req, reply, target, user, mfa, authTime),
+      provider: getProvider,
+      samlLaunch: async (req, reply, target, user, mfa, authTime) => getIdp().launch(req, reply, target, user, mfa, authTime),
     });
-    idp.routes(scope);
+    registerSamlRoutes(scope, getIdp);
   });
 
   return {
-    provider: () => provider,
-    idp,
-    baseUrl: base,
+    provider: getProvider,
+    idp: getIdp,
+    baseUrl: getBase,
     async stop() {
       unsubscribe();
       clearInterval(purge);

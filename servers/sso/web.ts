@@ -50,7 +50,7 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
 
   // ---- login flow -----------------------------------------------------------------------------
 
-  async function renderStep(reply: FastifyReply, flow: Flow & { id: string }, msg: { error?: string; notice?: string } = {}, status = 200) {
+  async function renderStep(reply: FastifyReply, flow: Flow & { id: string }, msg: { error?: string; notice?: string } = {}, status = 200): Promise<FastifyReply> {
     const heading = flow.appName ? `Sign in to ${esc(flow.appName)}` : 'Sign in to Cairn';
     const csrf = hidden('csrf', flow.csrf);
     let inner = '';
@@ -92,7 +92,7 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
     return sendHtml(reply, status, page('Sign in', `<h1>${heading}</h1>${errorBox(msg.error)}${noticeBox(msg.notice)}${inner}`));
   }
 
-  async function restart(reply: FastifyReply, flow: Flow & { id: string }, error: string) {
+  async function restart(reply: FastifyReply, flow: Flow & { id: string }, error: string): Promise<FastifyReply> {
     flow.step = 'username';
     delete flow.username;
     delete flow.challenge;
@@ -101,7 +101,7 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
   }
 
   /** Signed in: a session for the browser, then on to where the flow was going. */
-  async function complete(req: FastifyRequest, reply: FastifyReply, flow: Flow & { id: string }, user: User, mfa: AuthResult extends infer R ? (R extends { decision: 'allow'; mfa: infer M } ? M : never) : never) {
+  async function complete(req: FastifyRequest, reply: FastifyReply, flow: Flow & { id: string }, user: User, mfa: MfaType | null): Promise<FastifyReply> {
     await state.endSession(req, reply); // a new session id at every sign-in (no fixation)
     const authTime = Date.now();
     await state.startSession(reply, user.id, mfa, authTime);

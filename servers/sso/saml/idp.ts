@@ -223,18 +223,35 @@ export class SamlIdp {
     return sendHtml(reply, 200, autoPostPage(opts.acs, fields));
   }
 
+  /** IdP-initiated: from the portal, to the SP's first ACS, no InResponseTo. */
+  async launch(_req: FastifyRequest, reply: FastifyReply, app: SsoApp, user: User, mfa: string | null, authTime: number): Promise<void> {
+    if (app.type !== 'saml') return;
+    await this.respond(reply, app, user, { inResponseTo: null, acs: app.settings.acsUrls[0]!, relayState: null, authTime, mfa });
+  }
+
+  get deps(): SamlDeps {
+    return this.#d;
+  }
+
   routes(app: FastifyInstance): void {
-    const d = this.#d;
-    app.get('/saml/metadata', async (_req, reply) => reply.type('application/samlmetadata+xml').header('cache-control', 'public, max-age=300').send(this.metadata()));
+    registerSamlRoutes(app, () => this);
+  }
+}
+
+export function registerSamlRoutes(app: FastifyInstance, get: () => SamlIdp): void {
+  {
+    app.get('/saml/metadata', async (_req, reply) => reply.type('application/samlmetadata+xml').header('cache-control', 'public, max-age=300').send(get().metadata()));
 
     const start = async (req: FastifyRequest, reply: FastifyReply, binding: 'redirect' | 'post') => {
+      const idp = get();
+      const d = idp.deps;
       try {
-        const r = await this.acceptRequest(req, binding);
+        const r = await idp.acceptRequest(req, binding);
         const pending = { appId: r.app.id, requestId: r.requestId, acs: r.acs, relayState: r.relayState };
         const sess = await d.state.session(req);
         if (sess) {
           const decision = await authorizeSession(d.dir, d.org, sess, r.app, req.ip ?? null);
-          if (decision.ok) return this.respond(reply, r.app, decision.user, { inResponseTo: r.requestId, acs: r.acs, relayState: r.relayState, authTime: sess.authTime, mfa: sess.mfa });
+          if (decision.ok) return idp.respond(reply, r.app, decision.user, { inResponseTo: r.requestId, acs: r.acs, relayState: r.relayState, authTime: sess.authTime, mfa: sess.mfa });
           if (decision.reason === 'not_assigned') return sendHtml(reply, 403, messagePage('Not assigned', `Your account is not assigned to “${r.app.displayName}”. Ask your administrator to add you to a group that has access.`));
           if (decision.reason === 'access_rule') return sendHtml(reply, 403, messagePage('Sign-in not allowed', 'Your organisation does not allow signing in to this application from your current network.'));
         }
@@ -255,6 +272,8 @@ export class SamlIdp {
     app.post('/saml/sso', { bodyLimit: 256 * 1024 }, (req, reply) => start(req, reply, 'post'));
 
     app.get('/saml/continue', async (req, reply) => {
+      const idp = get();
+      const d = idp.deps;
       try {
         const key = String((req.query as Record<string, unknown>).p ?? '');
         const sess = await d.state.session(req);
@@ -266,19 +285,14 @@ export class SamlIdp {
         if (target.type !== 'saml') return sendHtml(reply, 400, messagePage('Unknown application', 'This application is not registered.'));
         const decision = await authorizeSession(d.dir, d.org, sess, target, req.ip ?? null);
         if (!decision.ok) return sendHtml(reply, 403, messagePage('Not assigned', `Your account is not assigned to “${target.displayName}”.`));
-        return this.respond(reply, target, decision.user, { inResponseTo: p.requestId, acs: p.acs, relayState: p.relayState, authTime: sess.authTime, mfa: sess.mfa });
+        return idp.respond(reply, target, decision.user, { inResponseTo: p.requestId, acs: p.acs, relayState: p.relayState, authTime: sess.authTime, mfa: sess.mfa });
       } catch (err) {
         return failPage(d, reply, err);
       }
     });
   }
-
-  /** IdP-initiated: from the portal, to the SP's first ACS, no InResponseTo. */
-  async launch(_req: FastifyRequest, reply: FastifyReply, app: SsoApp, user: User, mfa: string | null, authTime: number): Promise<void> {
-    if (app.type !== 'saml') return;
-    await this.respond(reply, app, user, { inResponseTo: null, acs: app.settings.acsUrls[0]!, relayState: null, authTime, mfa });
-  }
 }
+
 
 /** Settings from an SP's metadata XML (registration by upload). */
 export function samlSettingsFromMetadata(xml: string): Partial<SamlAppSettings> {
