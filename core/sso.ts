@@ -181,7 +181,10 @@ function normaliseSaml(input: Record<string, unknown>, prev: SamlAppSettings | n
     if (typeof v !== 'string' || !ATTR_SOURCE_RE.test(v)) throw invalidInput(`settings.attributes.${k}`, 'email, name, username, groups, firstName, lastName, id or custom:<key>');
     attributes[k] = v;
   }
-  const metadataXml = m.metadataXml === undefined || m.metadataXml === null ? null : str('settings.metadataXml', m.metadataXml, 200_000).replace(/[\0-\x08\x0b\x0c\x0e-\x1f]/g, '');
+  if (m.metadataXml !== undefined && m.metadataXml !== null && (typeof m.metadataXml !== 'string' || m.metadataXml.length > 200_000 || /[\0-\x08\x0b\x0c\x0e-\x1f]/.test(m.metadataXml))) {
+    throw invalidInput('settings.metadataXml', 'XML text of at most 200000 characters');
+  }
+  const metadataXml = (m.metadataXml as string | null | undefined) ?? null;
   return {
     entityId, acsUrls, sloUrl, certificate, wantRequestsSigned, nameIdFormat, attributes,
     signResponse: bool('settings.signResponse', m.signResponse, true), signAssertion: bool('settings.signAssertion', m.signAssertion, true), metadataXml,

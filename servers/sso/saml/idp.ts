@@ -129,7 +129,10 @@ export class SamlIdp {
     if (binding === 'redirect') xml = inflateRedirect(encoded);
     else {
       if (encoded.length > MAX_ENCODED) throw new SamlError(413, 'The sign-in request is too large.', 'request_too_large');
-      xml = Buffer.from(encoded, 'base64').toString('utf8');
+      const bytes = Buffer.from(encoded, 'base64');
+      // The POST binding is plain base64, but some SPs (node-saml, passport-saml) deflate it
+      // anyway: accept both, with the same inflate cap.
+      xml = /^\s*</.test(bytes.subarray(0, 64).toString('utf8').replace(/^\uFEFF/, '')) ? bytes.toString('utf8') : inflateRedirect(encoded);
     }
     refuseDangerousXml(xml);
     const issuer = issuerOf(xml);
@@ -147,7 +150,7 @@ export class SamlIdp {
         const octetString = ['SAMLRequest', 'RelayState', 'SigAlg'].map((k) => parts[k!]).filter(Boolean).join('&');
         parsed = await idp.parseLoginRequest(this.#sp(s, s.acsUrls[0]!), 'redirect', { query: src, octetString } as never);
       } else {
-        parsed = await idp.parseLoginRequest(this.#sp(s, s.acsUrls[0]!), 'post', { body: src } as never);
+        parsed = await idp.parseLoginRequest(this.#sp(s, s.acsUrls[0]!), 'post', { body: { ...src, SAMLRequest: Buffer.from(xml).toString('base64') } } as never);
       }
     } catch (err) {
       this.#d.log.warn({ app: app.name, err: String((err as Error)?.message ?? err).slice(0, 120) }, 'saml request refused');
@@ -248,18 +251,10 @@ export function registerSamlRoutes(app: FastifyInstance, get: () => SamlIdp): vo
       try {
         const r = await idp.acceptRequest(req, binding);
         const pending = { appId: r.app.id, requestId: r.requestId, acs: r.acs, relayState: r.relayState };
-        const sess = await d.state.session(req);
-        if (sess) {
-          const decision = await authorizeSession(d.dir, d.org, sess, r.app, req.ip ?? null);
-          if (decision.ok) return idp.respond(reply, r.app, decision.user, { inResponseTo: r.requestId, acs: r.acs, relayState: r.relayState, authTime: sess.authTime, mfa: sess.mfa });
-          if (decision.reason === 'not_assigned') return sendHtml(reply, 403, messagePage('Not assigned', `Your account is not assigned to “${r.app.displayName}”. Ask your administrator to add you to a group that has access.`));
-          if (decision.reason === 'access_rule') return sendHtml(reply, 403, messagePage('Sign-in not allowed', 'Your organisation does not allow signing in to this application from your current network.'));
-        }
-        // Sign in first; the pending request rides in the store, keyed by a random id.
         const key = id();
         await d.dir.sso.store.upsert('CairnSamlPending', key, pending, 900);
-        await d.state.startFlow(reply, { next: `/saml/continue?p=${key}`, appId: r.app.id, appName: r.app.displayName, uid: null });
-        return reply.redirect('/sso/login', 303);
+        // A cross-site POST carries no SameSite=Lax session cookie: continue with a top-level GET.
+        return reply.redirect(`/saml/continue?p=${key}`, 303);
       } catch (err) {
         if (err instanceof SamlError) {
           d.log.info({ reason: err.reason }, 'saml request refused');
@@ -276,16 +271,25 @@ export function registerSamlRoutes(app: FastifyInstance, get: () => SamlIdp): vo
       const d = idp.deps;
       try {
         const key = String((req.query as Record<string, unknown>).p ?? '');
+        const found = /^_[0-9a-f]{40}$/.test(key) ? await d.dir.sso.store.find('CairnSamlPending', key) : undefined;
+        if (!found) return sendHtml(reply, 400, messagePage('Sign-in expired', 'Go back to the application and start again.'));
+        const p = found.payload as { appId: string; requestId: string; acs: string; relayState: string | null };
+        const target = await d.dir.sso.apps.get(d.org.id, p.appId).catch(() => null);
+        if (!target || target.type !== 'saml') return sendHtml(reply, 400, messagePage('Unknown application', 'This application is not registered.'));
         const sess = await d.state.session(req);
-        if (!sess) return reply.redirect('/sso/login', 303);
-        const pending = key.length < 100 ? await d.dir.sso.store.take('CairnSamlPending', key) : undefined;
-        if (!pending) return sendHtml(reply, 400, messagePage('Sign-in expired', 'Go back to the application and start again.'));
-        const p = pending.payload as { appId: string; requestId: string; acs: string; relayState: string | null };
-        const target = await d.dir.sso.apps.get(d.org.id, p.appId);
-        if (target.type !== 'saml') return sendHtml(reply, 400, messagePage('Unknown application', 'This application is not registered.'));
-        const decision = await authorizeSession(d.dir, d.org, sess, target, req.ip ?? null);
-        if (!decision.ok) return sendHtml(reply, 403, messagePage('Not assigned', `Your account is not assigned to “${target.displayName}”.`));
-        return idp.respond(reply, target, decision.user, { inResponseTo: p.requestId, acs: p.acs, relayState: p.relayState, authTime: sess.authTime, mfa: sess.mfa });
+        if (sess) {
+          const decision = await authorizeSession(d.dir, d.org, sess, target, req.ip ?? null);
+          if (decision.ok) {
+            // Single use: of two tabs racing on one pending request, one answers.
+            if (!(await d.dir.sso.store.take('CairnSamlPending', key))) return sendHtml(reply, 400, messagePage('Sign-in expired', 'Go back to the application and start again.'));
+            return idp.respond(reply, target, decision.user, { inResponseTo: p.requestId, acs: p.acs, relayState: p.relayState, authTime: sess.authTime, mfa: sess.mfa });
+          }
+          if (decision.reason === 'not_assigned') return sendHtml(reply, 403, messagePage('Not assigned', `Your account is not assigned to “${target.displayName}”. Ask your administrator to add you to a group that has access.`));
+          if (decision.reason === 'access_rule') return sendHtml(reply, 403, messagePage('Sign-in not allowed', 'Your organisation does not allow signing in to this application from your current network.'));
+        }
+        // Sign in first (against this app's groups), then come back here.
+        await d.state.startFlow(reply, { next: `/saml/continue?p=${key}`, appId: target.id, appName: target.displayName, uid: null });
+        return reply.redirect('/sso/login', 303);
       } catch (err) {
         return failPage(d, reply, err);
       }
@@ -300,7 +304,7 @@ export function samlSettingsFromMetadata(xml: string): Partial<SamlAppSettings> 
   refuseDangerousXml(xml);
   const sp = samlify.ServiceProvider({ metadata: xml });
   const meta = sp.entityMeta;
-  const acs = meta.getAssertionConsumerService(samlify.Constants.namespace.binding.post);
+  const acs = meta.getAssertionConsumerService('post');
   const acsList = (Array.isArray(acs) ? acs : [acs]).filter((u): u is string => typeof u === 'string');
   const cert = meta.getX509Certificate('signing');
   const certStr = Array.isArray(cert) ? cert[0] : cert;
