@@ -3,6 +3,7 @@
 //   until every ID token / JWT they signed has expired, then they are dropped.
 // - SAML IdP signing key + self-signed certificate (RSA-SHA256).
 // - cookie keys for oidc-provider's signed cookies.
+import 'reflect-metadata'; // @peculiar/x509 (via tsyringe) needs it loaded first
 import { createHash, generateKeyPairSync, randomBytes, webcrypto, type JsonWebKey } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { ActionContext, Directory } from '../../core/index.js';

@@ -4,9 +4,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import QRCode from 'qrcode';
 import {
-  constantTimeEqual, isCairnError, scrubError, type ActionContext, type MfaType, type AuthResult, type Directory, type Org, type SsoApp, type User,
+  constantTimeEqual, isCairnError, scrubError, toCairnError, type ActionContext, type MfaType, type AuthResult, type Directory, type Org, type SsoApp, type User,
 } from '../../core/index.js';
 import { authorizeSession } from './access.js';
+import { ssoErrors } from './errors.js';
 import type Provider from 'oidc-provider';
 import { errorBox, esc, field, hidden, messagePage, noticeBox, page } from './pages/render.js';
 import { parseCookies, type BrowserState, type Flow } from './session.js';
@@ -485,12 +486,9 @@ async function grantAll(provider: Provider, details: { grantId?: string; params:
 }
 
 export function failPage(d: { log: Logger }, reply: FastifyReply, err: unknown): FastifyReply {
-  if (isCairnError(err) && err.code === 'unavailable') {
-    return sendHtml(reply, 503, messagePage('Temporarily unavailable', 'Sign-in is temporarily unavailable. Please try again in a moment.'));
-  }
-  if (isCairnError(err) && err.code === 'rate_limited') {
-    return sendHtml(reply, 429, messagePage('Busy', 'Too many sign-ins at once. Please try again in a moment.'));
-  }
-  d.log.error({ err: scrubError(err) }, 'sso page failed');
-  return sendHtml(reply, 500, messagePage('Something went wrong', 'Sign-in could not be completed. Please try again.'));
+  const e = toCairnError(err);
+  const mapped = ssoErrors[e.code];
+  if (!e.expose || e.code === 'internal') d.log.error({ err: scrubError(err) }, 'sso page failed');
+  // Only the mapped, client-safe wording reaches the browser, never the error's own message.
+  return sendHtml(reply, mapped.status, messagePage(mapped.status >= 500 ? 'Temporarily unavailable' : 'Request refused', mapped.page));
 }

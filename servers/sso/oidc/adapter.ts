@@ -2,13 +2,38 @@
 // sessions and interactions live in SQLite/PostgreSQL, so they survive a restart and are shared
 // by every instance. Clients are not stored here: they are Cairn SSO apps (see provider.ts).
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import type { Directory } from '../../../core/index.js';
+import { isCairnError, type Directory } from '../../../core/index.js';
+
+/** The store is down: OAuth's temporarily_unavailable with HTTP 503, never a server_error. */
+export function storeDown(err: unknown): never {
+  if (isCairnError(err) && (err.code === 'unavailable' || err.code === 'rate_limited')) {
+    const e = new errors.TemporarilyUnavailable('the directory is temporarily unavailable') as unknown as Error & { status: number; statusCode: number; expose: boolean };
+    e.status = 503;
+    e.statusCode = 503;
+    e.expose = true;
+    throw e;
+  }
+  throw err;
+}
+const guard = <A extends unknown[], R>(fn: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+  try {
+    return await fn(...a);
+  } catch (err) {
+    return storeDown(err);
+  }
+};
 
 /** Models whose consume() must be won by exactly one caller. */
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest']);
 
 export function adapterFactory(dir: Directory, clientFinder: (id: string) => Promise<AdapterPayload | undefined>) {
-  const store = dir.sso.store;
+  const raw = dir.sso.store;
+  const store = {
+    upsert: guard(raw.upsert.bind(raw)), find: guard(raw.find.bind(raw)), findByUid: guard(raw.findByUid.bind(raw)),
+    findByUserCode: guard(raw.findByUserCode.bind(raw)), consume: guard(raw.consume.bind(raw)), destroy: guard(raw.destroy.bind(raw)),
+    revokeByGrantId: guard(raw.revokeByGrantId.bind(raw)),
+  };
+  const findClient = guard(clientFinder);
   return class CairnAdapter implements Adapter {
     readonly model: string;
     constructor(model: string) {
@@ -20,7 +45,7 @@ export function adapterFactory(dir: Directory, clientFinder: (id: string) => Pro
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      if (this.model === 'Client') return clientFinder(id);
+      if (this.model === 'Client') return findClient(id);
       const e = await store.find(this.model, id);
       if (!e) return undefined;
       return { ...(e.payload as AdapterPayload), ...(e.consumedAt ? { consumed: Math.floor(e.consumedAt / 1000) } : {}) };

@@ -11,7 +11,7 @@ import { hashToken, type Directory, type Org, type SsoApp, type User } from '../
 import { esc, page } from '../pages/render.js';
 import { stillAllowed } from '../access.js';
 import type { SsoKeys } from '../keys.js';
-import { adapterFactory } from './adapter.js';
+import { adapterFactory, storeDown } from './adapter.js';
 
 export interface ProviderOptions {
   dir: Directory;
@@ -91,10 +91,16 @@ export function buildProvider(opts: ProviderOptions): Provider {
     },
     async findAccount(ctx: { oidc?: { client?: { clientId: string } } }, sub: string, token?: { clientId?: string }) {
       const clientId = token?.clientId ?? ctx.oidc?.client?.clientId;
-      const app = await clientApp(clientId);
-      // Suspended, deleted, or no longer in a group granted the app: the account is gone for
-      // this client, so refresh, userinfo and silent authorization all fail at once.
-      const user = await stillAllowed(dir, org, sub, app?.id ?? '00000000-0000-0000-0000-000000000000');
+      let app: SsoApp | null;
+      let user: User | null;
+      try {
+        app = await clientApp(clientId);
+        // Suspended, deleted, or no longer in a group granted the app: the account is gone for
+        // this client, so refresh, userinfo and silent authorization all fail at once.
+        user = await stillAllowed(dir, org, sub, app?.id ?? '00000000-0000-0000-0000-000000000000');
+      } catch (err) {
+        return storeDown(err);
+      }
       if (!user) return undefined;
       return {
         accountId: user.id,
