@@ -252,3 +252,9 @@ t.test('a restart between login and refresh keeps the tokens; suspension kills t
   const left = await cairn.dir.store('sso_store').where({ account_id: alice.id }).count({ n: '*' });
   t.equal(Number((left[0] as { n: number }).n), 0, 'no session, grant or token of the user is left');
 });
+
+t.test('no password, client secret or token in any log line', async (t) => {
+  const { logLines } = await import('../../test/helpers/directory.js');
+  const all = logLines.join('\n');
+  for (const s of [ALICE_PW, BOB_PW, clientSecret, secret, tokens.refresh_token!, tokens.access_token]) t.notOk(all.includes(s), 'absent from logs');
+});

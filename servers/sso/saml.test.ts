@@ -195,3 +195,11 @@ t.test('registration from SP metadata', async (t) => {
   t.equal(other.type, 'saml');
   t.throws(() => samlSettingsFromMetadata('<!DOCTYPE x><x/>'));
 });
+
+t.test('no password or key in any log line', async (t) => {
+  const { logLines } = await import('../../test/helpers/directory.js');
+  const all = logLines.join('\n');
+  t.notOk(all.includes(PW));
+  t.notOk(all.includes(spKey.split('\n')[1]!));
+  t.notOk(/SAMLResponse|PRIVATE KEY/.test(all));
+});
