@@ -232,6 +232,31 @@ t.test('fresh browser: wrong password and unassigned user', async (t) => {
   t.match(headers['content-security-policy'], /frame-ancestors 'none'/);
 });
 
+t.test('a third-party app gets a consent page; deny and allow', async (t) => {
+  const { app: partner } = await dir().sso.apps.create(cairn.ctx, {
+    type: 'oidc', name: 'partner', displayName: 'Partner <App>', groupIds: [staff.id],
+    settings: { clientType: 'public', redirectUris: [REDIRECT], thirdParty: true },
+  });
+  if (partner.type !== 'oidc') throw new Error('setup');
+  const verifier = client.randomPKCECodeVerifier();
+  const q = new URLSearchParams({ client_id: partner.settings.clientId, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid email',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'st' });
+  for (const decision of ['Deny', 'Allow']) {
+    const page = await browser.newPage();
+    const before = rpHits.length;
+    await page.goto(`${cairn.base}/oidc/auth?${q}`);
+    t.match(await page.content(), /Allow Partner &lt;App&gt;\?/, 'consent page, name escaped');
+    await Promise.all([page.waitForNavigation({ timeout: 5000 }).catch(() => null), page.click(`button[value=${decision.toLowerCase()}]`)]);
+    await page.waitForTimeout(200);
+    if (rpHits.length === before) t.comment(page.url(), (await page.content()).slice(0, 800));
+    await page.close();
+    const cb = new URL(rpHits[rpHits.length - 1]!);
+    t.ok(rpHits.length > before);
+    if (decision === 'Deny') t.equal(cb.searchParams.get('error'), 'access_denied');
+    else t.ok(cb.searchParams.get('code'), 'code after consent');
+  }
+});
+
 t.test('a restart between login and refresh keeps the tokens; suspension kills them at once', async (t) => {
   const a = await authUrl();
   const r = await browserLogin(a.url, 'alice', ALICE_PW);
