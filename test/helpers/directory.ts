@@ -80,7 +80,7 @@ export async function testDirectory(backend: Backend = 'sqlite', overrides: Reco
   return {
     dir, org, config, dataDir, adminPassword,
     databaseUrl: pgdb?.url ?? join(dataDir, 'cairn.sqlite'),
-    ctx: systemContext(org.id, 'test', { type: 'cli', id: null, name: 'test' }),
+    ctx: systemContext(org.id, 'test', { type: 'cli', id: 'cli:test', name: 'test' }),
     async close() {
       await dir.close();
       await pgdb?.drop();

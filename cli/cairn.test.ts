@@ -1,0 +1,75 @@
+// The cairn CLI, run as a real process against SQLite and PostgreSQL.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { backends, createPgDatabase } from '../test/helpers/directory.js';
+
+const run = promisify(execFile);
+const entry = join(import.meta.dirname, 'cairn.ts');
+
+for (const backend of backends) {
+  t.test(`cairn user/group/audit commands (${backend})`, async (t) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'cairn-cli-'));
+    const pgdb = backend === 'pg' ? await createPgDatabase() : null;
+    t.teardown(async () => {
+      await pgdb?.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+    const env = { ...process.env, CAIRN_DATA_DIR: dataDir, CAIRN_DATABASE__URL: pgdb?.url ?? '' };
+    const cairn = async (args: string[], input?: string) => {
+      const p = run(process.execPath, ['--import', 'tsx', entry, ...args], { env });
+      if (input !== undefined) {
+        p.child.stdin!.end(input);
+      }
+      try {
+        const { stdout, stderr } = await p;
+        return { code: 0, stdout, stderr };
+      } catch (err) {
+        const e = err as { code: number; stdout: string; stderr: string };
+        return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+      }
+    };
+
+    const first = await cairn(['user', 'add', 'alice', '--name', 'Alice Liddell', '--email', 'alice@example.com', '--password-stdin'], 'Correct-horse-9\n');
+    t.equal(first.code, 0, first.stderr);
+    t.match(first.stdout, /created alice \(uid 10000\)/);
+    t.match(first.stderr, /Initial administrator created[\s\S]*password: \S{20,}/, 'the bootstrap admin password is printed once, on first use');
+    const second = await cairn(['group', 'add', 'admins', '--description', 'Sysadmins']);
+    t.match(second.stdout, /created admins \(gid 10001\)/);
+    t.notMatch(second.stderr, /Initial administrator/, 'and never again');
+    t.match((await cairn(['group', 'add-member', 'admins', 'alice'])).stdout, /alice added to admins/);
+    t.match((await cairn(['user', 'suspend', 'alice'])).stdout, /alice suspended/);
+    const list = await cairn(['user', 'list']);
+    t.match(list.stdout, /alice\s+10000\s+suspended\s+alice@example.com\s+admins/);
+    const show = JSON.parse((await cairn(['user', 'show', 'alice', '--json'])).stdout);
+    t.match(show, { username: 'alice', displayName: 'Alice Liddell', state: 'suspended', hasPassword: true });
+    t.notOk('passwordHash' in show || JSON.stringify(show).includes('argon2'), 'no hash in the output');
+
+    const weak = await cairn(['user', 'passwd', 'alice', '--password-stdin'], 'short\n');
+    t.equal(weak.code, 1);
+    t.match(weak.stderr, /password: password does not meet the policy: at least 8 characters/);
+    const dup = await cairn(['user', 'add', 'alice']);
+    t.equal(dup.code, 1);
+    t.match(dup.stderr, /username: username already taken/);
+    const usage = await cairn(['user', 'frobnicate']);
+    t.equal(usage.code, 2);
+    t.match(usage.stderr, /unknown: user frobnicate/);
+
+    const tail = await cairn(['audit', 'tail', '-n', '4', '--json']);
+    const events = tail.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    t.same(events.map((e: { event_type: string }) => e.event_type), ['user.created', 'group.created', 'group.member_added', 'user.suspended']);
+    t.match(events[3], { initiated_by: { type: 'cli' }, success: true, changes: { state: { from: 'active', to: 'suspended' } } });
+    const verify = await cairn(['audit', 'verify']);
+    t.equal(verify.code, 0);
+    t.match(verify.stdout, /audit chain intact: 6 events/);
+  });
+}
+
+t.test('configuration errors name the key', async (t) => {
+  const r = await run(process.execPath, ['--import', 'tsx', entry, 'user', 'list'], { env: { ...process.env, CAIRN_LDAP__PORTT: '1' } }).catch((e) => e);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /CAIRN_LDAP__PORTT: no config key ldap\.portt/);
+});
