@@ -52,7 +52,7 @@ for (const backend of backends) {
       await bad({ entityId: 'urn:x', acsUrls: ['https://sp.example.com/acs'], certificate: 'not a cert' }, 'settings.certificate', 'saml');
       await bad({ entityId: 'urn:x', acsUrls: ['https://sp.example.com/acs'], attributes: { 'a b': 'email' } }, 'settings.attributes', 'saml');
       await bad({ entityId: 'urn:x', acsUrls: ['https://sp.example.com/acs'], attributes: { mail: 'password' } }, 'settings.attributes.mail', 'saml');
-      await t.rejects(dir.sso.apps.create(ctx, { type: 'oidc', name: 'Bad Name', settings: { redirectUris: ['https://a.example.com/cb'] } }), { field: 'name' });
+      await t.rejects(dir.sso.apps.create(ctx, { type: 'oidc', name: 'Bad Name', settings: { redirectUris: ['https://a.example.com/cb'] } }), { code: 'invalid_input', field: 'name' });
       const { app: pub, clientSecret } = await dir.sso.apps.create(ctx, { type: 'oidc', name: 'spa', settings: { clientType: 'public', redirectUris: ['http://127.0.0.1:8080/cb', 'com.example.app:/cb'] } });
       t.equal(clientSecret, undefined, 'public clients have no secret');
       t.equal(pub.type === 'oidc' && pub.settings.clientSecretHash, null);

@@ -127,7 +127,7 @@ async function codeFlowLogin(username: string): Promise<string> {
   throw new Error('too many redirects');
 }
 
-const users = [];
+const users: Array<{ id: string; username: string }> = [];
 for (let i = 0; i < CONCURRENCY; i++) {
   const u = await cairn.dir.users.create(cairn.ctx, { username: `user${i}`, displayName: `User ${i}`, password: PW });
   await cairn.dir.groups.addMember(cairn.ctx, staff.id, u.id);
@@ -138,7 +138,7 @@ for (let i = 0; i < CONCURRENCY; i++) {
 await run('warmup', cc(cairnToken, clientId));
 await run('warmup', cc(bareToken, 'bare'));
 
-const results = [];
+const results: Array<Awaited<ReturnType<typeof run>>> = [];
 results.push(await run('client_credentials cairn', cc(cairnToken, clientId)));
 results.push(await run('client_credentials bare', cc(bareToken, 'bare')));
 

@@ -135,8 +135,8 @@ t.test('refresh rotates; reuse of the old refresh token revokes the grant', asyn
   const first = tokens.refresh_token!;
   const next = await client.refreshTokenGrant(config, first);
   t.ok(next.refresh_token && next.refresh_token !== first, 'rotated');
-  await t.rejects(client.refreshTokenGrant(config, first), { error: 'invalid_grant' }, 'reuse refused');
-  await t.rejects(client.refreshTokenGrant(config, next.refresh_token!), { error: 'invalid_grant' }, 'the whole grant is gone');
+  await t.rejects(client.refreshTokenGrant(config, first), { code: 'OAUTH_RESPONSE_BODY_ERROR', error: 'invalid_grant' }, 'reuse refused');
+  await t.rejects(client.refreshTokenGrant(config, next.refresh_token!), { code: 'OAUTH_RESPONSE_BODY_ERROR', error: 'invalid_grant' }, 'the whole grant is gone');
 });
 
 t.test('revocation and introspection', async (t) => {
@@ -148,7 +148,7 @@ t.test('revocation and introspection', async (t) => {
   await client.tokenRevocation(config, tk.access_token);
   t.equal((await client.tokenIntrospection(config, tk.access_token)).active, false);
   await client.tokenRevocation(config, tk.refresh_token!);
-  await t.rejects(client.refreshTokenGrant(config, tk.refresh_token!), { error: 'invalid_grant' });
+  await t.rejects(client.refreshTokenGrant(config, tk.refresh_token!), { code: 'OAUTH_RESPONSE_BODY_ERROR', error: 'invalid_grant' });
 });
 
 t.test('client credentials', async (t) => {
@@ -272,7 +272,7 @@ t.test('a restart between login and refresh keeps the tokens; suspension kills t
   t.equal(info.sub, alice.id);
   await cairn.dir.users.setState(cairn.ctx, alice.id, 'suspended');
   await new Promise((r) => setTimeout(r, 200));
-  await t.rejects(client.refreshTokenGrant(config, refreshed.refresh_token!), { error: 'invalid_grant' }, 'suspended: refresh fails');
+  await t.rejects(client.refreshTokenGrant(config, refreshed.refresh_token!), { code: 'OAUTH_RESPONSE_BODY_ERROR', error: 'invalid_grant' }, 'suspended: refresh fails');
   await t.rejects(client.fetchUserInfo(config, refreshed.access_token, alice.id), 'suspended: userinfo fails');
   const left = await cairn.dir.store('sso_store').where({ account_id: alice.id }).count({ n: '*' });
   t.equal(Number((left[0] as { n: number }).n), 0, 'no session, grant or token of the user is left');
