@@ -46,6 +46,7 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
       accessTokenTtl: cfg.accessTokenTtlSeconds,
       refreshTokenTtl: cfg.refreshTokenTtlDays * 86400,
       sessionTtl: cfg.sessionMaxAgeMinutes * 60,
+      cairnSessionUser: async (cookie) => (await state.sessionFromCookies(cookie))?.userId ?? null,
     });
     p.on('server_error', (_ctx: unknown, err: unknown) => log.error({ err: scrubError(err) }, 'oidc server error'));
     return p;

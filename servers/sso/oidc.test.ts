@@ -34,7 +34,7 @@ await dir().users.create(cairn.ctx, { username: 'bob', displayName: 'Bob', email
 await dir().groups.addMember(cairn.ctx, staff.id, alice.id);
 // TOTP for alice, confirmed with the previous step's code so the current one is still fresh.
 const { secret } = await dir().users.beginTotp(cairn.ctx, alice.id);
-await dir().users.confirmTotp(cairn.ctx, alice.id, totpCode(secret, Date.now() / 1000 - 30));
+const { recoveryCodes } = await dir().users.confirmTotp(cairn.ctx, alice.id, totpCode(secret, Date.now() / 1000 - 30));
 await dir().policies.setMfaRequired(cairn.ctx, { sso: true });
 
 const { app, clientSecret } = await dir().sso.apps.create(cairn.ctx, {
@@ -257,9 +257,24 @@ t.test('a third-party app gets a consent page; deny and allow', async (t) => {
   }
 });
 
+t.test('signing out of Cairn ends silent OIDC sign-in too', async (t) => {
+  const page = await browser.newPage();
+  const a = await authUrl();
+  const before = rpHits.length;
+  await page.goto(a.url);
+  t.equal(rpHits.length, before + 1, 'silent while the Cairn session lives');
+  await page.goto(`${cairn.base}/sso/`);
+  await Promise.all([page.waitForNavigation(), page.click('form[action="/sso/logout"] button')]);
+  const b = await authUrl();
+  await page.goto(b.url);
+  t.equal(rpHits.length, before + 1, 'no code without a new sign-in');
+  t.ok(await page.locator('#username').count(), 'the login page is shown');
+  await page.close();
+});
+
 t.test('a restart between login and refresh keeps the tokens; suspension kills them at once', async (t) => {
   const a = await authUrl();
-  const r = await browserLogin(a.url, 'alice', ALICE_PW);
+  const r = await browserLogin(a.url, 'alice', ALICE_PW, () => recoveryCodes[0]!);
   const tk = await client.authorizationCodeGrant(config, new URL(r.callback!), { pkceCodeVerifier: a.verifier, expectedState: a.state, expectedNonce: a.nonce });
   // Restart: same data directory and port, new process state.
   const old = cairn;

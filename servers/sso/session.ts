@@ -113,7 +113,11 @@ export class BrowserState {
 
   /** The live session, or null (expired, idle too long, user no longer active). */
   async session(req: FastifyRequest): Promise<(SsoSession & { id: string }) | null> {
-    const id = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+    return this.sessionFromCookies(req.headers.cookie);
+  }
+
+  async sessionFromCookies(cookieHeader: string | undefined): Promise<(SsoSession & { id: string }) | null> {
+    const id = parseCookies(cookieHeader)[SESSION_COOKIE];
     if (!id || id.length > 100) return null;
     const key = hashToken(id);
     const e = await this.#dir.sso.store.find('CairnSession', key);

@@ -272,12 +272,14 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
         return reply.redirect(to, 303);
       };
 
+      // A sign-in done for this interaction (login, or a fresh MFA before consent).
+      const done = await state.flow(req);
+      if (done && done.uid === uid && done.step === 'done' && done.userId) {
+        await state.endFlow(reply, done);
+        return finish({ login: { accountId: done.userId, amr: done.mfa ? ['pwd', 'otp'] : ['pwd'], ts: Math.floor((done.authTime ?? Date.now()) / 1000) } });
+      }
+
       if (prompt.name === 'login') {
-        const flow = await state.flow(req);
-        if (flow && flow.uid === uid && flow.step === 'done' && flow.userId) {
-          await state.endFlow(reply, flow);
-          return finish({ login: { accountId: flow.userId, amr: flow.mfa ? ['pwd', 'otp'] : ['pwd'], ts: Math.floor((flow.authTime ?? Date.now()) / 1000) } });
-        }
         const forced = prompt.reasons.some((r) => ['login_prompt', 'max_age', 'id_token_hint', 'claims_id_token_sub_value'].includes(r));
         const sess = forced ? null : await state.session(req);
         if (sess) {
@@ -293,10 +295,16 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
       if (prompt.name === 'consent') {
         const accountId = details.session?.accountId;
         if (!accountId) return sendHtml(reply, 400, messagePage('Sign-in expired', 'Go back to the application and start again.'));
-        // An OP session made for another app does not carry this app's assignment.
-        const decision = await authorizeSession(dir, org, { userId: accountId, mfa: 'totp' }, app, ip);
+        // An OP session made for another app does not carry this app's assignment, nor
+        // necessarily the second factor this sign-in needs.
+        const amr = (details.session as { amr?: string[] } | undefined)?.amr ?? [];
+        const decision = await authorizeSession(dir, org, { userId: accountId, mfa: amr.includes('otp') ? 'totp' : null }, app, ip);
         if (!decision.ok) {
           if (decision.reason === 'not_assigned') return sendHtml(reply, 403, notAssignedPage(app.displayName));
+          if (decision.reason === 'reauth') {
+            await state.startFlow(reply, { next: `/sso/interaction/${uid}`, appId: app.id, appName: app.displayName, uid });
+            return reply.redirect('/sso/login', 303);
+          }
           return sendHtml(reply, 403, messagePage('Sign-in not allowed', 'This account cannot sign in to this application.'));
         }
         if (app.settings.thirdParty) {

@@ -6,7 +6,7 @@
 // - clients are Cairn SSO apps; their secrets are stored as SHA-256 (see hashClientSecret);
 // - accounts are directory users, checked on every use (state, group grant of the app).
 import type { IncomingMessage } from 'node:http';
-import Provider, { errors } from 'oidc-provider';
+import Provider, { errors, interactionPolicy } from 'oidc-provider';
 import { hashToken, type Directory, type Org, type SsoApp, type User } from '../../../core/index.js';
 import { esc, page } from '../pages/render.js';
 import { stillAllowed } from '../access.js';
@@ -21,6 +21,8 @@ export interface ProviderOptions {
   accessTokenTtl: number;
   refreshTokenTtl: number;
   sessionTtl: number;
+  /** The user of the browser's Cairn SSO session, or null (ended, idle, logged out). */
+  cairnSessionUser: (cookieHeader: string | undefined) => Promise<string | null>;
 }
 
 async function groupsClaim(dir: Directory, org: Org, user: User, mode: 'names' | 'ids'): Promise<string[]> {
@@ -80,6 +82,19 @@ export function buildProvider(opts: ProviderOptions): Provider {
     return app && app.orgId === org.id ? clientMetadata(app) : undefined;
   });
 
+  // The OP session follows Cairn's SSO session: when that ends (sign-out, idle timeout, max
+  // age, suspension), the next authorization request asks for a login again.
+  const policy = interactionPolicy.base();
+  policy.get('login').checks.add(new interactionPolicy.Check('cairn_session', 'the Cairn SSO session ended', async (ctx: { oidc: { session: { accountId?: string } }; req: { headers: { cookie?: string } } }) => {
+    const accountId = ctx.oidc.session.accountId;
+    if (!accountId) return interactionPolicy.Check.NO_NEED_TO_PROMPT; // no_session asks already
+    try {
+      return (await opts.cairnSessionUser(ctx.req.headers.cookie)) === accountId ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+    } catch (err) {
+      return storeDown(err);
+    }
+  }));
+
   const provider = new Provider(opts.issuer, {
     adapter: Adapter,
     clients: [],
@@ -128,7 +143,7 @@ export function buildProvider(opts: ProviderOptions): Provider {
     clientDefaults: { id_token_signed_response_alg: 'RS256', grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' },
     enabledJWA: { idTokenSigningAlgValues: ['RS256'], userinfoSigningAlgValues: ['RS256'], introspectionSigningAlgValues: ['RS256'] },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
-    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/sso/interaction/${interaction.uid}` },
+    interactions: { policy, url: (_ctx: unknown, interaction: { uid: string }) => `/sso/interaction/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
