@@ -19,7 +19,9 @@ const spCert = readFileSync(join(work, 'sp.crt'), 'utf8');
 
 // The SP's ACS: a loopback HTTP server recording each posted SAMLResponse.
 const posts: Array<Record<string, string>> = [];
+const sloHits: string[] = [];
 const sp = createServer((req, res) => {
+  if (req.method === 'GET' && req.url?.startsWith('/slo')) sloHits.push(req.url);
   let body = '';
   req.on('data', (c) => (body += c));
   req.on('end', () => {
@@ -57,6 +59,7 @@ const spFor = (binding: 'HTTP-Redirect' | 'HTTP-POST', inResponseTo = ValidateIn
   privateKey: spKey, signatureAlgorithm: 'sha256', wantAssertionsSigned: true, wantAuthnResponseSigned: true,
   identifierFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', validateInResponseTo: inResponseTo,
   authnRequestBinding: binding, disableRequestedAuthnContext: true, acceptedClockSkewMs: 2000,
+  logoutUrl: `${cairn.base}/saml/slo`, logoutCallbackUrl: `${SP}/slo`,
 });
 
 const browser = await launchBrowser();
@@ -194,6 +197,25 @@ t.test('registration from SP metadata', async (t) => {
   const { app: other } = await dir.sso.apps.create(cairn.ctx, { type: 'saml', name: 'other', settings: s as Record<string, unknown> });
   t.equal(other.type, 'saml');
   t.throws(() => samlSettingsFromMetadata('<!DOCTYPE x><x/>'));
+});
+
+t.test('SP-initiated single logout (HTTP-Redirect, signed both ways)', async (t) => {
+  await dir.sso.apps.update(cairn.ctx, app.id, { settings: { sloUrl: `${SP}/slo` } });
+  const page = await browser.newPage();
+  await page.goto(`${cairn.base}/sso/`);
+  t.match(await page.content(), /Hello/, 'signed in before');
+  const url = await redirectSp.getLogoutUrlAsync({ issuer: cairn.base, nameID: 'alice@example.com', nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', sessionIndex: '_s1' } as never, 'bye', {});
+  await page.goto(url);
+  t.equal(sloHits.length, 1, 'the browser came back to the SP with a LogoutResponse');
+  const query = sloHits[0]!.split('?')[1]!;
+  const parsed = Object.fromEntries(new URLSearchParams(query));
+  t.ok(parsed.Signature, 'the LogoutResponse is signed');
+  const { loggedOut } = await redirectSp.validateRedirectAsync(parsed, query);
+  t.equal(loggedOut, true, 'node-saml accepts it');
+  await page.goto(`${cairn.base}/sso/`);
+  t.ok(await page.locator('#username').count(), 'the Cairn session is gone');
+  t.equal((await fetchCa(url)).status, 400, 'the same LogoutRequest twice is refused');
+  await page.close();
 });
 
 t.test('no password or key in any log line', async (t) => {

@@ -11,7 +11,7 @@ import * as samlify from 'samlify';
 import type { Directory, Org, SamlAppSettings, SsoApp, User } from '../../../core/index.js';
 import { authorizeSession } from '../access.js';
 import { autoPostPage, messagePage } from '../pages/render.js';
-import type { BrowserState } from '../session.js';
+import { parseCookies, type BrowserState } from '../session.js';
 import { failPage, sendHtml } from '../web.js';
 import type { Logger } from '../../../core/index.js';
 
@@ -87,6 +87,10 @@ export class SamlIdp {
     return `${this.#d.baseUrl}/saml/sso`;
   }
 
+  get sloUrl(): string {
+    return `${this.#d.baseUrl}/saml/slo`;
+  }
+
   #idp(wantRequestsSigned: boolean) {
     const k = this.#d.keys();
     return samlify.IdentityProvider({
@@ -94,6 +98,8 @@ export class SamlIdp {
       signingCert: k.cert,
       privateKey: k.key,
       wantAuthnRequestsSigned: wantRequestsSigned,
+      wantLogoutRequestSigned: wantRequestsSigned,
+      singleLogoutService: [{ Binding: samlify.Constants.namespace.binding.redirect, Location: this.sloUrl }],
       requestSignatureAlgorithm: RSA_SHA256,
       nameIDFormat: Object.values(NAMEID),
       singleSignOnService: [
@@ -112,6 +118,7 @@ export class SamlIdp {
       wantAssertionsSigned: s.signAssertion,
       wantMessageSigned: s.signResponse,
       nameIDFormat: [NAMEID[s.nameIdFormat]],
+      ...(s.sloUrl ? { singleLogoutService: [{ Binding: samlify.Constants.namespace.binding.redirect, Location: s.sloUrl }], wantLogoutResponseSigned: true } : {}),
     } as Parameters<typeof samlify.ServiceProvider>[0]);
   }
 
@@ -232,6 +239,48 @@ export class SamlIdp {
     await this.respond(reply, app, user, { inResponseTo: null, acs: app.settings.acsUrls[0]!, relayState: null, authTime, mfa });
   }
 
+  /**
+   * SP-initiated single logout (HTTP-Redirect): verify the LogoutRequest (signature when the
+   * SP signs), end this browser's Cairn and OP sessions, answer with a signed LogoutResponse.
+   */
+  async logout(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const src = req.query as Record<string, unknown>;
+    const encoded = typeof src.SAMLRequest === 'string' ? src.SAMLRequest : null;
+    if (!encoded) throw new SamlError(400, 'No sign-out request was received.', 'missing_request');
+    const xml = inflateRedirect(encoded);
+    refuseDangerousXml(xml);
+    const issuer = issuerOf(xml);
+    const app = issuer ? await this.#d.dir.sso.apps.findByExternalId('saml', issuer) : null;
+    if (!app || app.type !== 'saml' || app.orgId !== this.#d.org.id || !app.settings.sloUrl) throw new SamlError(400, 'This application is not registered for sign-out.', 'unknown_sp');
+    const s = app.settings;
+    const idp = this.#idp(s.wantRequestsSigned);
+    const sp = this.#sp(s, s.acsUrls[0]!);
+    let parsed: { extract: { request?: { id?: string } } };
+    try {
+      const raw = (req.raw.url ?? '').split('?')[1] ?? '';
+      const parts = Object.fromEntries(raw.split('&').map((p) => [p.split('=')[0], p]));
+      const octetString = ['SAMLRequest', 'RelayState', 'SigAlg'].map((k) => parts[k!]).filter(Boolean).join('&');
+      parsed = await idp.parseLogoutRequest(sp, 'redirect', { query: src, octetString } as never);
+    } catch {
+      throw new SamlError(400, 'The sign-out request could not be verified.', 'invalid_request');
+    }
+    const id = parsed.extract.request?.id;
+    if (!id || !(await this.#d.dir.sso.store.rememberSamlRequest(app.id, `logout:${id}`, Date.now() + 20 * 60_000))) {
+      throw new SamlError(400, 'This sign-out request was already used.', 'replayed_request');
+    }
+    const sess = await this.#d.state.session(req);
+    await this.#d.state.endSession(req, reply);
+    const opSession = parseCookies(req.headers.cookie)._session;
+    if (opSession && opSession.length < 100) await this.#d.dir.sso.store.destroy('Session', opSession);
+    await this.#d.dir.audit.record(
+      { orgId: this.#d.org.id, actor: { type: 'user', id: sess?.userId ?? null, name: null }, clientIp: req.ip ?? null, service: 'sso' },
+      { eventType: 'sso.logout', success: true, resource: { type: 'sso_app', id: app.id, name: app.name }, changes: { via: 'saml_slo' } },
+    );
+    const relayState = typeof src.RelayState === 'string' ? src.RelayState.slice(0, 1024) : '';
+    const out = idp.createLogoutResponse(sp, parsed, 'redirect', relayState) as { context: string };
+    return reply.redirect(out.context, 303);
+  }
+
   get deps(): SamlDeps {
     return this.#d;
   }
@@ -264,6 +313,15 @@ export function registerSamlRoutes(app: FastifyInstance, get: () => SamlIdp): vo
       }
     };
     app.get('/saml/sso', (req, reply) => start(req, reply, 'redirect'));
+    app.get('/saml/slo', async (req, reply) => {
+      const idp = get();
+      try {
+        return await idp.logout(req, reply);
+      } catch (err) {
+        if (err instanceof SamlError) return sendHtml(reply, err.status, messagePage('Sign-out request refused', err.userMessage));
+        return failPage(idp.deps, reply, err);
+      }
+    });
     app.post('/saml/sso', { bodyLimit: 256 * 1024 }, (req, reply) => start(req, reply, 'post'));
 
     app.get('/saml/continue', async (req, reply) => {
