@@ -11,7 +11,8 @@ import { buildProvider, hashClientSecret } from './oidc/provider.js';
 import { AUTOPOST_JS, CSP, STYLE } from './pages/render.js';
 import { registerSamlRoutes, SamlIdp } from './saml/idp.js';
 import { BrowserState } from './session.js';
-import { registerWeb } from './web.js';
+import { failPage, registerWeb, sendHtml } from './web.js';
+import { messagePage } from './pages/render.js';
 
 export type { ServerContext } from './context.js';
 
@@ -102,6 +103,14 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
         }
       });
     }
+
+    // Anything a route did not answer itself: the mapped, client-safe page.
+    scope.setErrorHandler((err, _req, reply) => {
+      if ((err as { statusCode?: number }).statusCode && (err as { statusCode: number }).statusCode < 500 && !(err as { code?: string }).code?.match?.(/^[a-z_]+$/)) {
+        return sendHtml(reply, (err as { statusCode: number }).statusCode, messagePage('Request refused', 'The request was not valid.'));
+      }
+      return failPage({ log }, reply, err);
+    });
 
     scope.addHook('onSend', async (req, reply, payload) => {
       reply.header('x-content-type-options', 'nosniff');

@@ -3,7 +3,7 @@
 // change, self-service (password, SSH keys, recent sign-ins), CSRF, and key rotation.
 import { generateKeyPairSync } from 'node:crypto';
 import t from 'tap';
-import { totpCode } from '../../core/index.js';
+import { CairnError, totpCode } from '../../core/index.js';
 import { logLines } from '../../test/helpers/directory.js';
 import { rotateOidcKeys } from './keys.js';
 import { caFetch, launchBrowser, startCairn } from './testkit.js';
@@ -136,6 +136,35 @@ t.test('OIDC signing key rotation: the old key stays published', async (t) => {
   const after = (await (await fetchCa(`${cairn.base}/oidc/jwks`)).json()) as { keys: Array<{ kid: string }> };
   t.same(after.keys.map((k) => k.kid).sort(), [kid, before.keys[0]!.kid].sort());
   t.equal(after.keys[0]!.kid, kid, 'the new key signs');
+});
+
+t.test('store unavailable: 503 and temporarily_unavailable, never a refusal of the user', async (t) => {
+  const store = dir.sso.store;
+  const orig = store.find.bind(store);
+  const origAuth = dir.authenticate.bind(dir);
+  const down = async (): Promise<never> => {
+    throw new CairnError('unavailable', 'directory store unavailable');
+  };
+  const apps = dir.sso.apps;
+  const origApp = apps.findByExternalId.bind(apps);
+  store.find = down;
+  apps.findByExternalId = down;
+  (dir as { authenticate: unknown }).authenticate = down;
+  t.teardown(() => {
+    store.find = orig;
+    apps.findByExternalId = origApp;
+    (dir as { authenticate: unknown }).authenticate = origAuth;
+  });
+  const tok = await fetchCa(`${cairn.base}/oidc/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: 'x', client_id: 'y' }) });
+  t.equal(tok.status, 503);
+  t.equal((await tok.json()).error, 'temporarily_unavailable');
+  const p = await browser.newPage();
+  await p.goto(`${cairn.base}/sso/login/restart`).catch(() => null);
+  const res = await p.goto(`${cairn.base}/sso/`);
+  if (res?.status() !== 503) t.comment((await p.content()).slice(0, 500));
+  t.equal(res?.status(), 503, 'the portal says unavailable');
+  t.match(await p.content(), /temporarily unavailable/i);
+  await p.close();
 });
 
 t.test('no password, recovery code or key in any log line', async (t) => {
