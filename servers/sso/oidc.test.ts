@@ -255,6 +255,16 @@ t.test('a third-party app gets a consent page; deny and allow', async (t) => {
     if (decision === 'Deny') t.equal(cb.searchParams.get('error'), 'access_denied');
     else t.ok(cb.searchParams.get('code'), 'code after consent');
   }
+  // A public client without PKCE.
+  const noPkce = new URLSearchParams(q);
+  noPkce.delete('code_challenge');
+  noPkce.delete('code_challenge_method');
+  const page = await browser.newPage();
+  const before = rpHits.length;
+  await page.goto(`${cairn.base}/oidc/auth?${noPkce}`);
+  await page.close();
+  t.equal(rpHits.length, before + 1);
+  t.equal(new URL(rpHits[rpHits.length - 1]!).searchParams.get('error'), 'invalid_request', 'public client without PKCE refused');
 });
 
 t.test('signing out of Cairn ends silent OIDC sign-in too', async (t) => {
