@@ -45,3 +45,10 @@ t.test('errors name the key and never echo a secret', async (t) => {
   t.throws(() => loadConfig({ file: join(dir, 'bad.yaml'), env: {} }), /not valid YAML\/JSON/);
   t.throws(() => loadConfig({ file: join(dir, 'missing.yaml'), env: {} }), /ENOENT/);
 });
+
+t.test('docs/configuration.md is generated from the current schema', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const { configurationMarkdown } = await import('./docs.js');
+  const current = readFileSync(join(import.meta.dirname, '..', 'docs', 'configuration.md'), 'utf8');
+  t.equal(current, configurationMarkdown(), 'run: node --import tsx config/docs.ts > docs/configuration.md');
+});

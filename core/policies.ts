@@ -85,15 +85,34 @@ const toRule = (r: RuleRow): AccessRule => ({
   groupId: r.group_id, ipListId: r.ip_list_id, negateIpList: !!r.negate_ip_list, action: r.action as AccessAction,
 });
 
+// Policies are read on every authentication and change rarely: they are memoised briefly.
+// A change through this process clears the memo at once; another instance's change is seen
+// within POLICY_TTL_MS.
+const POLICY_TTL_MS = 2000;
+
 export class Policies {
   readonly #d: Deps;
+  readonly #memo = new Map<string, { value: Promise<unknown>; expires: number }>();
+
   constructor(deps: Deps) {
     this.#d = deps;
+    deps.feed.subscribe((c) => {
+      if (c.kind === 'policy' || c.kind === 'access_rule' || c.kind === 'ip_list' || c.kind === 'group') this.#memo.clear();
+    });
+  }
+
+  #memoised<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const hit = this.#memo.get(key);
+    if (hit && hit.expires > Date.now()) return hit.value as Promise<T>;
+    const value = load();
+    this.#memo.set(key, { value, expires: Date.now() + POLICY_TTL_MS });
+    value.catch(() => this.#memo.delete(key));
+    return value;
   }
 
   async #get<T extends object>(orgId: string, kind: string, fallback: T): Promise<T> {
-    const row = await read(() => this.#d.db('policies').where({ org_id: orgId, kind }).first());
-    return row ? { ...fallback, ...(JSON.parse(row.value) as Partial<T>) } : { ...fallback };
+    const row = await this.#memoised(`${orgId}:${kind}`, () => read(() => this.#d.db('policies').where({ org_id: orgId, kind }).first()));
+    return row ? { ...fallback, ...(JSON.parse((row as { value: string }).value) as Partial<T>) } : { ...fallback };
   }
 
   async #set(ctx: ActionContext, kind: string, before: object, after: object): Promise<void> {
@@ -160,7 +179,7 @@ export class Policies {
   // --- IP lists and conditional-access rules ---------------------------------------------
 
   async ipLists(orgId: string): Promise<IpList[]> {
-    const rows = await read(() => this.#d.db('ip_lists').where({ org_id: orgId }).orderBy('name'));
+    const rows = await this.#memoised(`${orgId}:ip_lists`, () => read(() => this.#d.db('ip_lists').where({ org_id: orgId }).orderBy('name')));
     return rows.map((r: { id: string; org_id: string; name: string; cidrs: string }) => ({ id: r.id, orgId: r.org_id, name: r.name, cidrs: JSON.parse(r.cidrs) as string[] }));
   }
 
@@ -180,8 +199,8 @@ export class Policies {
   }
 
   async accessRules(orgId: string): Promise<AccessRule[]> {
-    const rows = await read(() => this.#d.db('access_rules').where({ org_id: orgId }).orderBy([{ column: 'priority' }, { column: 'created_at' }]));
-    return rows.map(toRule);
+    const rows = await this.#memoised(`${orgId}:access_rules`, () => read(() => this.#d.db('access_rules').where({ org_id: orgId }).orderBy([{ column: 'priority' }, { column: 'created_at' }])));
+    return (rows as RuleRow[]).map(toRule);
   }
 
   async createAccessRule(ctx: ActionContext, input: Omit<AccessRule, 'id' | 'orgId'>): Promise<AccessRule> {

@@ -3,7 +3,7 @@
 // audit_subjects, outside the chain, so a person can be erased without breaking it.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { isPostgres, type Db } from '../store/knex.js';
+import { isPostgres, storeError, type Db } from '../store/knex.js';
 import type { ActionContext, AuditEvent } from '../types.js';
 
 export interface AuditInput {
@@ -104,9 +104,38 @@ export class AuditLog {
   }
 
   /** Record an event on its own (an authentication decision, a failed login). */
-  async record(ctx: ActionContext, input: AuditInput): Promise<void> {
-    const after = await this.#db.transaction((trx) => this.append(trx, ctx, input));
-    after();
+  /**
+   * Record an event on its own (an authentication decision). Resolves only once the event is
+   * durable. Events arriving while a write is in flight are committed together in the next
+   * transaction (group commit): one fsync for many concurrent authentications.
+   */
+  record(ctx: ActionContext, input: AuditInput): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ ctx, input, resolve, reject });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  readonly #pending: Array<{ ctx: ActionContext; input: AuditInput; resolve: () => void; reject: (err: unknown) => void }> = [];
+  #flushing = false;
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    while (this.#pending.length) {
+      const batch = this.#pending.splice(0, 500);
+      try {
+        const afters = await this.#db.transaction(async (trx) => {
+          const out: Array<() => void> = [];
+          for (const item of batch) out.push(await this.append(trx, item.ctx, item.input));
+          return out;
+        });
+        for (const after of afters) after();
+        for (const item of batch) item.resolve();
+      } catch (err) {
+        for (const item of batch) item.reject(storeError(err));
+      }
+    }
+    this.#flushing = false;
   }
 
   async list(filter: {

@@ -152,7 +152,8 @@ export class Authenticator {
     const policy = await this.#policies.passwordPolicy(req.orgId);
     const source = (req.clientIp ?? 'unknown').slice(0, 64);
 
-    if (await this.#isLocked(row, source)) return deny('locked', who);
+    const lock = await this.#lockState(row, source);
+    if (lock.locked) return deny('locked', who);
 
     const user = await this.#users.get(req.orgId, row.id);
     const access = await this.#policies.evaluateAccess(req.orgId, req.protocol, user.groupIds, req.clientIp);
@@ -208,7 +209,7 @@ export class Authenticator {
       }
     }
 
-    await this.#clearFailures(row, source);
+    if (lock.hasFailures) await this.#clearFailures(row, source);
     await audit(true, who, { mfa });
     return { decision: 'allow', user, mfa };
   }
@@ -248,20 +249,20 @@ export class Authenticator {
     return won === 1 ? 'totp' : null;
   }
 
-  async #isLocked(row: UserRow, source: string): Promise<boolean> {
+  async #lockState(row: UserRow, source: string): Promise<{ locked: boolean; hasFailures: boolean }> {
     const t = Date.now();
     if (row.state === 'locked') {
-      if (row.locked_until && Number(row.locked_until) > t) return true;
+      if (row.locked_until && Number(row.locked_until) > t) return { locked: true, hasFailures: true };
       // The account lock ran out: back to active, counters cleared.
       await read(() => this.#d.db.transaction(async (trx) => {
         await trx('users').where({ id: row.id, state: 'locked' }).update({ state: 'active', locked_until: null });
         await trx('auth_failures').where({ user_id: row.id }).delete();
       }));
       row.state = 'active';
-      return false;
+      return { locked: false, hasFailures: false };
     }
     const rows = (await read(() => this.#d.db('auth_failures').where({ user_id: row.id }).whereIn('source', [source, ACCOUNT]))) as { locked_until: number | null }[];
-    return rows.some((r) => r.locked_until !== null && Number(r.locked_until) > t);
+    return { locked: rows.some((r) => r.locked_until !== null && Number(r.locked_until) > t), hasFailures: rows.length > 0 };
   }
 
   /**
@@ -355,7 +356,8 @@ export class Authenticator {
     // The username in the second request must be the one the challenge was issued for.
     if (req.username && String(req.username).toLowerCase() !== row.username) return deny('challenge_invalid', who);
     const source = (req.clientIp ?? 'unknown').slice(0, 64);
-    if (await this.#isLocked(row, source)) return deny('locked', who);
+    const lock = await this.#lockState(row, source);
+    if (lock.locked) return deny('locked', who);
     if (row.state !== 'active') return deny(row.state === 'staged' ? 'staged' : 'suspended', who);
     const mfa = await this.#verifySecondFactor(row, String(cred.otp ?? ''));
     if (!mfa) {
@@ -363,7 +365,7 @@ export class Authenticator {
       await this.#recordFailure(row, source, policy.lockoutThreshold, policy.lockoutMinutes);
       return deny('mfa_invalid', who);
     }
-    await this.#clearFailures(row, source);
+    if (lock.hasFailures) await this.#clearFailures(row, source);
     await audit(true, who, { mfa });
     return { decision: 'allow', user: await this.#users.get(req.orgId, row.id), mfa };
   }

@@ -18,6 +18,22 @@ export const backends: Backend[] = process.env.CAIRN_TEST_PG_URL ? ['sqlite', 'p
 /** Every log line any test produced, for the secret-leak check. */
 export const logLines: string[] = [];
 
+/**
+ * Secrets the tests use. When a test process exits, no log line it produced may contain one
+ * (nor an argon2 hash); a leak fails that test file. Tests add their own with addCanary().
+ */
+const canaries = new Set(['Correct-horse-9', 'Bootstrap-admin-pw-1', '$argon2id$']);
+export function addCanary(secret: string): void {
+  if (secret.length >= 6) canaries.add(secret);
+}
+process.on('exit', () => {
+  const leaks = logLines.filter((line) => [...canaries].some((c) => line.includes(c)));
+  if (leaks.length) {
+    process.stderr.write(`SECRET IN LOGS (${leaks.length} lines), first: ${leaks[0]!.slice(0, 500)}\n`);
+    process.exitCode = 1;
+  }
+});
+
 export interface TestDirectory {
   dir: Directory;
   org: Org;
