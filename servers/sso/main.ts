@@ -77,15 +77,24 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
         }
       })().catch((err) => log.error({ err: scrubError(err) }, 'sso revocation failed'));
     }
-    if (c.kind === 'resource' && c.id === 'sso-keys') {
-      void loadKeys(dir, sys, entity).then((k) => {
-        keys = k;
-        provider = null; // rebuilt with the new keys on the next request
-        callback = null;
-        log.info({ kids: k.jwks.keys.map((x) => x.kid) }, 'sso signing keys reloaded');
-      }).catch((err) => log.error({ err: scrubError(err) }, 'sso key reload failed'));
-    }
+    if (c.kind === 'resource' && c.id === 'sso-keys') void reloadKeys();
   });
+  // Keys rotated here arrive by the feed; rotated by the CLI or another instance, by this poll.
+  const fingerprint = (k: SsoKeys) => `${k.jwks.keys.map((x) => x.kid).join(',')}|${k.saml.cert.length}:${k.saml.cert.slice(-80)}`;
+  async function reloadKeys(): Promise<void> {
+    try {
+      const k = await loadKeys(dir, sys, entity);
+      if (fingerprint(k) === fingerprint(keys)) return;
+      keys = k;
+      provider = null; // rebuilt with the new keys on the next request
+      callback = null;
+      log.info({ kids: k.jwks.keys.map((x) => x.kid) }, 'sso signing keys reloaded');
+    } catch (err) {
+      log.error({ err: scrubError(err) }, 'sso key reload failed');
+    }
+  }
+  const keyPoll = setInterval(() => void reloadKeys(), 60_000);
+  keyPoll.unref();
   const purge = setInterval(() => {
     dir.sso.store.purgeExpired().catch((err) => log.warn({ err: scrubError(err) }, 'sso purge failed'));
   }, 10 * 60_000);
@@ -163,6 +172,7 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
     async stop() {
       unsubscribe();
       clearInterval(purge);
+      clearInterval(keyPoll);
     },
   };
 }
