@@ -187,6 +187,30 @@ t.test('an unassigned user gets the not-assigned page, not an assertion', async 
   t.equal(posts.length, before);
 });
 
+t.test('conditional access: a deny rule for SSO from this network shows a clear page', async (t) => {
+  const list = await dir.policies.createIpList(cairn.ctx, { name: 'loopback', cidrs: ['127.0.0.0/8', '::1/128'] });
+  const rule = await dir.policies.createAccessRule(cairn.ctx, { name: 'no-sso-here', priority: 1, protocol: 'sso', groupId: null, ipListId: list.id, negateIpList: false, action: 'deny' });
+  t.teardown(() => dir.policies.deleteAccessRule(cairn.ctx, rule.id));
+  const ctx2 = await launchBrowser();
+  t.teardown(() => ctx2.close());
+  const page = await ctx2.newPage();
+  const before = posts.length;
+  await page.goto(await redirectSp.getAuthorizeUrlAsync('', undefined, {}));
+  await page.fill('#username', 'alice');
+  await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+  await page.fill('#password', PW);
+  const [res] = await Promise.all([page.waitForNavigation().catch(() => null), page.click('button[type=submit]')]);
+  t.equal(res?.status(), 403);
+  t.match(await page.content(), /does not allow signing in/);
+  t.equal(posts.length, before, 'no assertion');
+  // The existing browser session is refused by the same rule.
+  const p2 = await browser.newPage();
+  await p2.goto(await redirectSp.getAuthorizeUrlAsync('', undefined, {}));
+  t.match(await p2.content(), /does not allow signing in/);
+  await p2.close();
+  t.equal(posts.length, before);
+});
+
 t.test('registration from SP metadata', async (t) => {
   const { samlSettingsFromMetadata } = await import('./saml/idp.js');
   const xml = redirectSp.generateServiceProviderMetadata(null, spCert);
