@@ -171,7 +171,7 @@ const ratio = (a: string, b: string) => {
   const y = results.find((r) => r.name === b)!;
   return (x.rps / y.rps).toFixed(2);
 };
-console.log(`\nSSO benchmark: ${SECONDS}s per scenario, concurrency ${CONCURRENCY}, node ${process.version}, SQLite`);
+console.log(`\nSSO benchmark: ${SECONDS}s per scenario, concurrency ${CONCURRENCY}, node ${process.version}, ${cairn.config.database.url ? 'PostgreSQL' : 'SQLite (synchronous=FULL)'}`);
 console.log('scenario'.padEnd(40), 'req/s'.padStart(7), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'errors'.padStart(7), 'n'.padStart(7));
 for (const r of results) console.log(r.name.padEnd(40), String(r.rps).padStart(7), String(r.p50).padStart(8), String(r.p99).padStart(8), String(r.errors).padStart(7), String(r.n).padStart(7));
 console.log(`ratio cairn/bare: client_credentials ${ratio('client_credentials cairn', 'client_credentials bare')}, refresh ${ratio('refresh_token cairn', 'refresh_token bare')}`);

@@ -7,7 +7,7 @@ import type Provider from 'oidc-provider';
 import { scrubError, systemContext, type Change } from '../../core/index.js';
 import type { ServerContext } from './context.js';
 import { loadKeys, type SsoKeys } from './keys.js';
-import { buildProvider, hashClientSecret } from './oidc/provider.js';
+import { buildProvider, hashClientSecret, releaseProvider } from './oidc/provider.js';
 import { AUTOPOST_JS, CSP, STYLE } from './pages/render.js';
 import { registerSamlRoutes, SamlIdp } from './saml/idp.js';
 import { BrowserState } from './session.js';
@@ -86,6 +86,7 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
       const k = await loadKeys(dir, sys, entity);
       if (fingerprint(k) === fingerprint(keys)) return;
       keys = k;
+      releaseProvider(provider);
       provider = null; // rebuilt with the new keys on the next request
       callback = null;
       log.info({ kids: k.jwks.keys.map((x) => x.kid) }, 'sso signing keys reloaded');
@@ -173,6 +174,7 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
       unsubscribe();
       clearInterval(purge);
       clearInterval(keyPoll);
+      releaseProvider(provider);
     },
   };
 }

@@ -138,6 +138,22 @@ t.test('OIDC signing key rotation: the old key stays published', async (t) => {
   t.equal(after.keys[0]!.kid, kid, 'the new key signs');
 });
 
+t.test('an idle session ends', async (t) => {
+  await signIn('carol', NEW_PW);
+  await page.fill('#otp', recovery[1]!);
+  await submit();
+  t.match(await page.content(), /Hello, Carol/);
+  // Pretend the last use was two hours ago (sso.sessionIdleMinutes defaults to 60).
+  const rows = await dir.store('sso_store').where({ model: 'CairnSession', account_id: carol.id });
+  for (const r of rows as Array<{ id: string; payload: string }>) {
+    const p = JSON.parse(r.payload);
+    p.lastSeen = Date.now() - 2 * 3600_000;
+    await dir.store('sso_store').where({ model: 'CairnSession', id: r.id }).update({ payload: JSON.stringify(p) });
+  }
+  await page.goto(`${cairn.base}/sso/`);
+  t.ok(await page.locator('#username').count(), 'asked to sign in again');
+});
+
 t.test('store unavailable: 503 and temporarily_unavailable, never a refusal of the user', async (t) => {
   const store = dir.sso.store;
   const orig = store.find.bind(store);

@@ -74,9 +74,30 @@ export function hashClientSecret(raw: IncomingMessage & { body?: Record<string, 
   if (raw.body && typeof raw.body.client_secret === 'string') raw.body.client_secret = hashToken(raw.body.client_secret);
 }
 
+const CLIENT_CACHE_MS = 5_000;
+/** Feed subscriptions of built providers; main.ts calls releaseProvider() when it replaces one. */
+const cleanupOf = new WeakMap<Provider, Array<() => void>>();
+export function releaseProvider(p: Provider | null): void {
+  for (const f of (p && cleanupOf.get(p)) ?? []) f();
+}
+
 export function buildProvider(opts: ProviderOptions): Provider {
   const { dir, org, keys } = opts;
-  const clientApp = async (clientId: string | undefined) => (clientId ? dir.sso.apps.findByExternalId('oidc', clientId) : null);
+  // Client rows are read on every token request: a short cache (cleared on any app change in
+  // this process via the feed; other instances see a change within CLIENT_CACHE_MS).
+  const clientCache = new Map<string, { app: SsoApp | null; until: number }>();
+  const unsubscribe = dir.feed.subscribe((c) => {
+    if (c.kind === 'resource' || c.kind === 'grant') clientCache.clear();
+  });
+  const clientApp = async (clientId: string | undefined): Promise<SsoApp | null> => {
+    if (!clientId || clientId.length > 128) return null;
+    const hit = clientCache.get(clientId);
+    if (hit && hit.until > Date.now()) return hit.app;
+    const app = await dir.sso.apps.findByExternalId('oidc', clientId);
+    if (clientCache.size > 10_000) clientCache.clear();
+    clientCache.set(clientId, { app, until: Date.now() + CLIENT_CACHE_MS });
+    return app;
+  };
   const Adapter = adapterFactory(dir, async (id) => {
     const app = await clientApp(id);
     return app && app.orgId === org.id ? clientMetadata(app) : undefined;
@@ -194,6 +215,7 @@ export function buildProvider(opts: ProviderOptions): Provider {
       }),
   });
   provider.proxy = false;
+  cleanupOf.set(provider, [unsubscribe]);
   return provider;
 }
 
