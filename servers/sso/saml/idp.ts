@@ -180,7 +180,7 @@ export class SamlIdp {
   }
 
   /** The signed Response, as the HTTP-POST auto-submit page. */
-  async respond(reply: FastifyReply, app: SsoApp & { type: 'saml' }, user: User, opts: { inResponseTo: string | null; acs: string; relayState: string | null; authTime: number; mfa: string | null }): Promise<FastifyReply> {
+  async respond(reply: FastifyReply, app: SsoApp & { type: 'saml' }, user: User, opts: { inResponseTo: string | null; acs: string; relayState: string | null; authTime: number; mfa: string | null; clientIp?: string | null }): Promise<FastifyReply> {
     const s = app.settings;
     const nameId = s.nameIdFormat === 'email' ? user.email : s.nameIdFormat === 'persistent' ? user.id : user.username;
     if (!nameId) return sendHtml(reply, 400, messagePage('Cannot sign in', 'Your account has no email address, which this application needs. Ask your administrator.'));
@@ -225,7 +225,7 @@ export class SamlIdp {
     const sp = this.#sp(s, opts.acs);
     const out = await idp.createLoginResponse(sp, {} as never, 'post', {}, { customTagReplacement: () => ({ id: responseId, context: xml }) } as never);
     await this.#d.dir.audit.record(
-      { orgId: this.#d.org.id, actor: { type: 'user', id: user.id, name: user.username }, clientIp: null, service: 'sso' },
+      { orgId: this.#d.org.id, actor: { type: 'user', id: user.id, name: user.username }, clientIp: opts.clientIp ?? null, service: 'sso' },
       { eventType: 'sso.saml_assertion', success: true, resource: { type: 'sso_app', id: app.id, name: app.name }, mfaType: opts.mfa, actorEmail: user.email, changes: { acs: opts.acs, inResponseTo: opts.inResponseTo } },
     );
     const fields: Record<string, string> = { SAMLResponse: out.context };
@@ -234,9 +234,9 @@ export class SamlIdp {
   }
 
   /** IdP-initiated: from the portal, to the SP's first ACS, no InResponseTo. */
-  async launch(_req: FastifyRequest, reply: FastifyReply, app: SsoApp, user: User, mfa: string | null, authTime: number): Promise<void> {
+  async launch(req: FastifyRequest, reply: FastifyReply, app: SsoApp, user: User, mfa: string | null, authTime: number): Promise<void> {
     if (app.type !== 'saml') return;
-    await this.respond(reply, app, user, { inResponseTo: null, acs: app.settings.acsUrls[0]!, relayState: null, authTime, mfa });
+    await this.respond(reply, app, user, { inResponseTo: null, acs: app.settings.acsUrls[0]!, relayState: null, authTime, mfa, clientIp: req.ip ?? null });
   }
 
   /**
@@ -340,7 +340,7 @@ export function registerSamlRoutes(app: FastifyInstance, get: () => SamlIdp): vo
           if (decision.ok) {
             // Single use: of two tabs racing on one pending request, one answers.
             if (!(await d.dir.sso.store.take('CairnSamlPending', key))) return sendHtml(reply, 400, messagePage('Sign-in expired', 'Go back to the application and start again.'));
-            return idp.respond(reply, target, decision.user, { inResponseTo: p.requestId, acs: p.acs, relayState: p.relayState, authTime: sess.authTime, mfa: sess.mfa });
+            return idp.respond(reply, target, decision.user, { inResponseTo: p.requestId, acs: p.acs, relayState: p.relayState, authTime: sess.authTime, mfa: sess.mfa, clientIp: req.ip ?? null });
           }
           if (decision.reason === 'not_assigned') return sendHtml(reply, 403, messagePage('Not assigned', `Your account is not assigned to “${target.displayName}”. Ask your administrator to add you to a group that has access.`));
           if (decision.reason === 'access_rule') return sendHtml(reply, 403, messagePage('Sign-in not allowed', 'Your organisation does not allow signing in to this application from your current network.'));
