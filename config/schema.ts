@@ -16,6 +16,7 @@ export const configSchema = Type.Object(
         url: secret(Type.String({ default: '', description: 'postgres://… for PostgreSQL; empty = SQLite file <dataDir>/cairn.sqlite.' })),
         poolMax: Type.Integer({ minimum: 1, default: 10, description: 'PostgreSQL pool size.' }),
         timeoutMs: Type.Integer({ minimum: 100, default: 3000, description: 'Timeout for one store call; shorter than a NAS retry.' }),
+        followMs: Type.Integer({ minimum: 50, default: 1000, description: 'How often a server reads changes made by other processes (CLI, other instances).' }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -10,6 +10,7 @@ import { loadMasterKey } from './crypto/master-key.js';
 import { PasswordHasher } from './crypto/passwords.js';
 import { randomToken } from './crypto/tokens.js';
 import { ChangeFeed } from './feed.js';
+import { followStore } from './feed-follow.js';
 import { Groups } from './groups.js';
 import type { Logger } from './log.js';
 import { Policies } from './policies.js';
@@ -117,6 +118,14 @@ export class Directory {
     const org = await this.orgByName(this.config.org.name);
     if (!org) throw storeError(new Error('default org missing: run cairn migrate'));
     return org;
+  }
+
+  /**
+   * Publish changes that other processes make (the CLI, other instances) on this process's
+   * feed too. Servers call it; one-shot commands do not need it. Returns the stop function.
+   */
+  followOutsideChanges(): () => void {
+    return followStore(this.#deps.db, this.audit, this.feed, this.config.database.followMs, this.log);
   }
 
   /** Database reachable and schema current: what /readyz reports. */

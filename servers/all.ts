@@ -31,6 +31,8 @@ export async function startAll(config: Readonly<Config>, log: Logger, only?: rea
     const { org, admin } = await bootstrap(dir);
     const tls = await loadTls(config, log);
     const ctx: ServerContext = { dir, config, log, org, tls };
+    const unfollow = dir.followOutsideChanges();
+    stops.push(async () => unfollow());
     const ports: Record<string, number> = {};
     const state: HttpState = { accepting: true };
 

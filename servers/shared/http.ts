@@ -1,5 +1,5 @@
 // The one HTTPS listener (api.port): the management API and SSO mount onto it.
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { ServerContext } from './types.js';
 
 export interface HttpState {
@@ -18,7 +18,7 @@ export function createHttpServer(ctx: ServerContext, state: HttpState): FastifyI
     requestTimeout: 30_000,
     keepAliveTimeout: 10_000,
     loggerInstance: ctx.log.child({ component: 'http' }),
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
   });
   app.get('/healthz', { logLevel: 'silent' }, async () => ({ status: 'ok' }));

@@ -9,7 +9,8 @@ import type { Config } from '../../config/load.js';
 import type { Logger } from '../../core/index.js';
 import type { TlsMaterial } from './types.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+// Node's webcrypto is the standard Crypto; its types differ only in lib declarations.
+x509.cryptoProvider.set(webcrypto as never);
 const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
 export function fingerprint(pem: string): string {
