@@ -77,7 +77,8 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
         }
       })().catch((err) => log.error({ err: scrubError(err) }, 'sso revocation failed'));
     }
-    if (c.kind === 'resource' && c.id === 'sso-keys') void reloadKeys();
+    // 'sso-keys' from this process; the sealed settings' own ids when followed from the audit trail.
+    if (c.kind === 'resource' && (c.id === 'sso-keys' || c.id === 'sso.oidc.jwks' || c.id === 'sso.saml.signing')) void reloadKeys();
   });
   // Keys rotated here arrive by the feed; rotated by the CLI or another instance, by this poll.
   const fingerprint = (k: SsoKeys) => `${k.jwks.keys.map((x) => x.kid).join(',')}|${k.saml.cert.length}:${k.saml.cert.slice(-80)}`;

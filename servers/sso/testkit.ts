@@ -101,5 +101,9 @@ export async function launchBrowser() {
   const { chromium } = await import('playwright-core');
   const userDataDir = mkdtempSync(join(tmpdir(), 'cairn-chromium-'));
   // A persistent context with a fresh profile directory; the browser is never downloaded.
-  return chromium.launchPersistentContext(userDataDir, { executablePath: '/usr/bin/chromium', args: chromiumArgs, headless: true, ignoreHTTPSErrors: true });
+  const ctx = await chromium.launchPersistentContext(userDataDir, { executablePath: '/usr/bin/chromium', args: chromiumArgs, headless: true, ignoreHTTPSErrors: true });
+  // Generous: the CI box is shared, and argon2 under load is slow; a real hang still fails.
+  ctx.setDefaultTimeout(60_000);
+  ctx.setDefaultNavigationTimeout(60_000);
+  return ctx;
 }
