@@ -47,6 +47,8 @@ export interface SamlAppSettings {
   attributes: Record<string, string>;
   signResponse: boolean;
   signAssertion: boolean;
+  /** Encrypt the assertion to the SP's `certificate` (AES-256-GCM, RSA-OAEP). */
+  encryptAssertion: boolean;
   /** The SP metadata XML the app was registered from, if any (kept for reference). */
   metadataXml: string | null;
 }
@@ -151,7 +153,7 @@ function normaliseOidc(input: Record<string, unknown>, prev: OidcAppSettings | n
 const ATTR_SOURCE_RE = /^(email|name|username|groups|firstName|lastName|id|custom:[a-zA-Z][a-zA-Z0-9-]{0,63})$/;
 
 function normaliseSaml(input: Record<string, unknown>, prev: SamlAppSettings | null): SamlAppSettings {
-  const known = new Set(['entityId', 'acsUrls', 'sloUrl', 'certificate', 'wantRequestsSigned', 'nameIdFormat', 'attributes', 'signResponse', 'signAssertion', 'metadataXml']);
+  const known = new Set(['entityId', 'acsUrls', 'sloUrl', 'certificate', 'wantRequestsSigned', 'nameIdFormat', 'attributes', 'signResponse', 'signAssertion', 'encryptAssertion', 'metadataXml']);
   for (const k of Object.keys(input)) if (!known.has(k)) throw invalidInput(`settings.${k.slice(0, 64)}`, 'unknown or read-only setting');
   const m = { ...(prev ?? {}), ...input } as Record<string, unknown>;
   const entityId = str('settings.entityId', m.entityId, 1024);
@@ -171,6 +173,8 @@ function normaliseSaml(input: Record<string, unknown>, prev: SamlAppSettings | n
   }
   const wantRequestsSigned = bool('settings.wantRequestsSigned', m.wantRequestsSigned, certificate !== null);
   if (wantRequestsSigned && !certificate) throw invalidInput('settings.wantRequestsSigned', 'needs the SP certificate');
+  const encryptAssertion = bool('settings.encryptAssertion', m.encryptAssertion, false);
+  if (encryptAssertion && !certificate) throw invalidInput('settings.encryptAssertion', 'needs the SP certificate');
   const nameIdFormat = (m.nameIdFormat ?? 'email') as SamlNameIdFormat;
   if (!['email', 'persistent', 'unspecified'].includes(nameIdFormat)) throw invalidInput('settings.nameIdFormat', 'email, persistent or unspecified');
   const attrsIn = m.attributes ?? { email: 'email', name: 'name', groups: 'groups' };
@@ -187,7 +191,8 @@ function normaliseSaml(input: Record<string, unknown>, prev: SamlAppSettings | n
   const metadataXml = (m.metadataXml as string | null | undefined) ?? null;
   return {
     entityId, acsUrls, sloUrl, certificate, wantRequestsSigned, nameIdFormat, attributes,
-    signResponse: bool('settings.signResponse', m.signResponse, true), signAssertion: bool('settings.signAssertion', m.signAssertion, true), metadataXml,
+    signResponse: bool('settings.signResponse', m.signResponse, true), signAssertion: bool('settings.signAssertion', m.signAssertion, true),
+    encryptAssertion, metadataXml,
   };
 }
 

@@ -211,6 +211,36 @@ t.test('conditional access: a deny rule for SSO from this network shows a clear 
   t.equal(posts.length, before);
 });
 
+t.test('encrypted assertion (AES-256-GCM, RSA-OAEP) to an SP that asks for it', async (t) => {
+  const ENC = `${SP}/enc-metadata`;
+  await dir.sso.apps.create(cairn.ctx, {
+    type: 'saml', name: 'crm-enc', displayName: 'CRM (encrypted)', groupIds: [staff.id],
+    settings: { entityId: ENC, acsUrls: [ACS], certificate: spCert, wantRequestsSigned: true, encryptAssertion: true, nameIdFormat: 'email' },
+  });
+  const encSp = new SAML({
+    callbackUrl: ACS, entryPoint: `${cairn.base}/saml/sso`, issuer: ENC, audience: ENC, idpCert: idpCertPem, privateKey: spKey, decryptionPvk: spKey,
+    signatureAlgorithm: 'sha256', wantAssertionsSigned: true, wantAuthnResponseSigned: true, validateInResponseTo: ValidateInResponseTo.always,
+    identifierFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', disableRequestedAuthnContext: true, acceptedClockSkewMs: 2000,
+  });
+  const page = await browser.newPage();
+  const before = posts.length;
+  await page.goto(`${cairn.base}/sso/`); // make sure the session is alive
+  await page.goto(await encSp.getAuthorizeUrlAsync('', undefined, {}));
+  if (await page.locator('#username').count()) {
+    await page.fill('#username', 'alice');
+    await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+    await page.fill('#password', PW);
+    await page.click('button[type=submit]');
+  }
+  const post = await waitPost(before + 1);
+  await page.close();
+  const xml = Buffer.from(post!.SAMLResponse!, 'base64').toString('utf8');
+  t.match(xml, /EncryptedAssertion/);
+  t.notMatch(xml, /alice@example\.com/, 'nothing personal in clear');
+  const { profile } = await encSp.validatePostResponseAsync({ SAMLResponse: post!.SAMLResponse! });
+  t.equal(profile?.nameID, 'alice@example.com', 'node-saml decrypts and verifies it');
+});
+
 t.test('registration from SP metadata', async (t) => {
   const { samlSettingsFromMetadata } = await import('./saml/idp.js');
   const xml = redirectSp.generateServiceProviderMetadata(null, spCert);

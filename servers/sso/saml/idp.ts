@@ -91,9 +91,10 @@ export class SamlIdp {
     return `${this.#d.baseUrl}/saml/slo`;
   }
 
-  #idp(wantRequestsSigned: boolean) {
+  #idp(wantRequestsSigned: boolean, encrypt = false) {
     const k = this.#d.keys();
     return samlify.IdentityProvider({
+      ...(encrypt ? { isAssertionEncrypted: true, dataEncryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm', keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p' } : {}),
       entityID: this.entityId,
       signingCert: k.cert,
       privateKey: k.key,
@@ -114,6 +115,7 @@ export class SamlIdp {
       entityID: s.entityId,
       assertionConsumerService: [{ Binding: samlify.Constants.namespace.binding.post, Location: acs }],
       ...(s.certificate ? { signingCert: s.certificate } : {}),
+      ...(s.encryptAssertion && s.certificate ? { encryptCert: s.certificate } : {}),
       authnRequestsSigned: s.wantRequestsSigned,
       wantAssertionsSigned: s.signAssertion,
       wantMessageSigned: s.signResponse,
@@ -221,9 +223,11 @@ export class SamlIdp {
       `<saml:AuthnStatement AuthnInstant="${iso(new Date(opts.authTime))}" SessionIndex="${id()}"><saml:AuthnContext><saml:AuthnContextClassRef>${authnContext}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
       (attrs ? `<saml:AttributeStatement>${attrs}</saml:AttributeStatement>` : '') +
       `</saml:Assertion></samlp:Response>`;
-    const idp = this.#idp(false);
+    const encrypt = !!(s.encryptAssertion && s.certificate);
+    const idp = this.#idp(false, encrypt);
     const sp = this.#sp(s, opts.acs);
-    const out = await idp.createLoginResponse(sp, {} as never, 'post', {}, { customTagReplacement: () => ({ id: responseId, context: xml }) } as never);
+    // With encryption: sign the assertion, encrypt it, then sign the Response around it.
+    const out = await idp.createLoginResponse(sp, {} as never, 'post', {}, { customTagReplacement: () => ({ id: responseId, context: xml }), encryptThenSign: encrypt } as never);
     await this.#d.dir.audit.record(
       { orgId: this.#d.org.id, actor: { type: 'user', id: user.id, name: user.username }, clientIp: opts.clientIp ?? null, service: 'sso' },
       { eventType: 'sso.saml_assertion', success: true, resource: { type: 'sso_app', id: app.id, name: app.name }, mfaType: opts.mfa, actorEmail: user.email, changes: { acs: opts.acs, inResponseTo: opts.inResponseTo } },
