@@ -6,7 +6,7 @@ import type { SsoSession } from './session.js';
 
 export type SessionDecision = { ok: true; user: User } | { ok: false; reason: 'gone' | 'not_assigned' | 'access_rule' | 'reauth' };
 
-export async function authorizeSession(dir: Directory, org: Org, sess: Pick<SsoSession, 'userId' | 'mfa'>, app: SsoApp, clientIp: string | null): Promise<SessionDecision> {
+export async function authorizeSession(dir: Directory, org: Org, sess: Pick<SsoSession, 'userId' | 'mfa'>, app: SsoApp, clientIp: string | null, opts: { auditSuccess?: boolean } = {}): Promise<SessionDecision> {
   let user: User;
   try {
     user = await dir.users.get(org.id, sess.userId);
@@ -31,7 +31,7 @@ export async function authorizeSession(dir: Directory, org: Org, sess: Pick<SsoS
   }
   const mfaPolicy = await dir.policies.mfaPolicy(org.id);
   if ((mfaPolicy.required.sso || access.action === 'require_mfa') && !sess.mfa) return { ok: false, reason: 'reauth' };
-  await audit(true, null);
+  if (opts.auditSuccess !== false) await audit(true, null);
   return { ok: true, user };
 }
 

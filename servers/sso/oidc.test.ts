@@ -122,6 +122,7 @@ t.test('code + PKCE through the browser with TOTP; ID token verified against the
   t.equal(protectedHeader.alg, 'RS256');
   t.equal(payload.sub, alice.id, 'sub is the stable user id');
   const login = await dir().audit.list({ orgId: cairn.org.id, eventType: 'sso.login', success: true, actorId: alice.id, limit: 5, order: 'desc' });
+  t.equal(login.length, 1, 'one sso.login event for one sign-in');
   t.equal(login[0]?.mfaMeta?.type, 'totp', 'the sign-in used TOTP (audit)');
   const info = await client.fetchUserInfo(config, tokens.access_token, alice.id);
   t.equal(info.preferred_username, 'alice');

@@ -48,6 +48,9 @@ function notAssignedPage(appName: string | null): string {
 
 export function registerWeb(app: FastifyInstance, d: WebDeps): void {
   const { dir, org, state } = d;
+  // Interactions whose sign-in the core just audited: their consent step does not log a
+  // second sso.login (bounded; entries live a minute).
+  const freshLogins = new Map<string, number>();
 
   // ---- login flow -----------------------------------------------------------------------------
 
@@ -276,6 +279,8 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
       const done = await state.flow(req);
       if (done && done.uid === uid && done.step === 'done' && done.userId) {
         await state.endFlow(reply, done);
+        for (const [k, until] of freshLogins) if (until < Date.now() || freshLogins.size > 10_000) freshLogins.delete(k);
+        freshLogins.set(`${done.userId}:${params.client_id}`, Date.now() + 60_000);
         return finish({ login: { accountId: done.userId, amr: done.mfa ? ['pwd', 'otp'] : ['pwd'], ts: Math.floor((done.authTime ?? Date.now()) / 1000) } });
       }
 
@@ -298,7 +303,10 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
         // An OP session made for another app does not carry this app's assignment, nor
         // necessarily the second factor this sign-in needs.
         const amr = (details.session as { amr?: string[] } | undefined)?.amr ?? [];
-        const decision = await authorizeSession(dir, org, { userId: accountId, mfa: amr.includes('otp') ? 'totp' : null }, app, ip);
+        const key = `${accountId}:${params.client_id}`;
+        const fresh = (freshLogins.get(key) ?? 0) > Date.now();
+        freshLogins.delete(key);
+        const decision = await authorizeSession(dir, org, { userId: accountId, mfa: amr.includes('otp') ? 'totp' : null }, app, ip, { auditSuccess: !fresh });
         if (!decision.ok) {
           if (decision.reason === 'not_assigned') return sendHtml(reply, 403, notAssignedPage(app.displayName));
           if (decision.reason === 'reauth') {
