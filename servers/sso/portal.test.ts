@@ -154,6 +154,27 @@ t.test('an idle session ends', async (t) => {
   t.ok(await page.locator('#username').count(), 'asked to sign in again');
 });
 
+t.test('lockout through the login page: the right password is refused once locked, with the same words', async (t) => {
+  await dir.users.create(ctx, { username: 'erin', displayName: 'Erin', password: 'Painter-canary-95' });
+  const ctx2 = await launchBrowser();
+  t.teardown(() => ctx2.close());
+  const p = await ctx2.newPage();
+  await p.goto(`${cairn.base}/sso/`);
+  await p.fill('#username', 'erin');
+  await Promise.all([p.waitForNavigation(), p.click('button[type=submit]')]);
+  for (let i = 0; i < 6; i++) {
+    await p.fill('#password', `wrong-guess-${i}`);
+    await Promise.all([p.waitForNavigation(), p.click('button[type=submit]')]);
+  }
+  const wrong = await p.locator('.err').textContent();
+  await p.fill('#password', 'Painter-canary-95');
+  const [res] = await Promise.all([p.waitForNavigation(), p.click('button[type=submit]')]);
+  t.equal(res?.status(), 401, 'locked: refused');
+  t.equal(await p.locator('.err').textContent(), wrong, 'same message as a wrong password');
+  const events = await dir.audit.list({ orgId: cairn.org.id, eventType: 'portal.login', success: false, limit: 20, order: 'desc' });
+  t.equal(events[0]?.reason, 'locked', 'the audit trail has the real reason');
+});
+
 t.test('store unavailable: 503 and temporarily_unavailable, never a refusal of the user', async (t) => {
   const store = dir.sso.store;
   const orig = store.find.bind(store);
