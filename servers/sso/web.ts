@@ -234,7 +234,7 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
           if ((body.newPassword ?? '') !== (body.confirm ?? '')) return renderStep(reply, flow, { error: 'The two passwords differ.' }, 400);
           const user = await dir.users.get(org.id, info.userId);
           try {
-            await dir.users.setPassword(userCtx(org, user, ip), user.id, body.newPassword ?? '', { eventType: 'user.password_changed' });
+            await dir.users.setPassword(userCtx(org, user, ip), user.id, body.newPassword ?? '');
           } catch (err) {
             if (isCairnError(err) && (err.code === 'policy_violation' || err.code === 'invalid_input')) {
               return renderStep(reply, flow, { error: [err.message, ...err.details].join(': ') }, 400);
@@ -434,7 +434,7 @@ ${user.totpEnrolled ? `<form method="post" action="/sso/portal/totp/reset">${csr
     const r = await dir.authenticate({ orgId: org.id, username: user.username, credential: { kind: 'password', password: b.current ?? '' }, protocol: 'portal', clientIp: req.ip ?? null, challengeSupported: true, detail: { purpose: 'password_change' } });
     if (r.decision === 'challenge') await dir.auth.consumeChallenge(org.id, r.token);
     if (r.decision === 'deny') return renderPortal(reply, user, sess, { error: 'The current password is not correct.' }, 401);
-    await dir.users.setPassword(userCtx(org, user, req.ip ?? null), user.id, b.newPassword ?? '', { eventType: 'user.password_changed' });
+    await dir.users.setPassword(userCtx(org, user, req.ip ?? null), user.id, b.newPassword ?? '');
     return renderPortal(reply, await dir.users.get(org.id, user.id), sess, { notice: 'Your password was changed.' });
   });
 
