@@ -2,12 +2,14 @@
 // code runs from TypeScript sources in tests and from dist/ in production.
 import type { Knex } from 'knex';
 import * as m0001 from './0001_core.js';
+import * as m0003 from './0003_radius.js';
 import * as m0004 from './0004_sso.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
 export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['0001_core', m0001],
+  ['0003_radius', m0003],
   ['0004_sso', m0004],
 ];
 
