@@ -16,6 +16,7 @@ const standalone: Partial<Record<ServiceName, () => Promise<{ start: StartServer
 };
 const mounted: Partial<Record<ServiceName, () => Promise<{ register: RegisterHttp }>>> = {
   api: () => import('./api/main.js'),
+  sso: () => import('./sso/main.js'),
 };
 
 export interface Running {
