@@ -9,6 +9,7 @@ import { hashToken } from './crypto/tokens.js';
 import { matchTotp, newTotpSecret, totpUri } from './crypto/totp.js';
 import { conflict, invalidInput, notFound, policyViolation } from './errors.js';
 import { assertPasswordAcceptable, type Policies } from './policies.js';
+import { sealedNtHashFor } from './radius.js';
 import type { ActionContext, PasswordPolicy, SshKey, User, UserState } from './types.js';
 import { userStates } from './types.js';
 
@@ -22,7 +23,7 @@ export type UserRow = {
   locked_until: number | null; uid_number: number; gid_number: number; home_directory: string; login_shell: string;
   password_hash: string | null; password_changed_at: number | null; must_change_password: boolean | number;
   totp_seed_enc: string | null; totp_pending_enc: string | null; totp_last_step: number | null; totp_enrolled_at: number | null;
-  custom_attributes: string; credential_version: number; created_at: number; updated_at: number;
+  nt_hash_enc?: string | null; custom_attributes: string; credential_version: number; created_at: number; updated_at: number;
 };
 
 export interface CreateUserInput {
@@ -188,6 +189,7 @@ export class Users {
         id, org_id: ctx.orgId, username, display_name: displayName, email, state, uid_number: posixId, gid_number: posixId,
         home_directory: home, login_shell: shell, password_hash: passwordHash, password_changed_at: passwordHash ? t : null,
         must_change_password: !!input.mustChangePassword, custom_attributes: JSON.stringify(custom), created_at: t, updated_at: t,
+        nt_hash_enc: input.password !== undefined ? await sealedNtHashFor(trx, this.#d, ctx.orgId, id, input.password) : null,
       });
       if (passwordHash) await trx('password_history').insert({ user_id: id, password_hash: passwordHash, created_at: t });
       return {
@@ -262,6 +264,7 @@ export class Users {
       await trx('users').where({ id, org_id: ctx.orgId }).update({
         password_hash: hash, password_changed_at: t, must_change_password: !!opts.mustChange, updated_at: t,
         credential_version: trx.raw('credential_version + 1'),
+        nt_hash_enc: await sealedNtHashFor(trx, this.#d, ctx.orgId, id, password),
       });
       await trx('password_history').insert({ user_id: id, password_hash: hash, created_at: t });
       // Keep only what the policy can ask for (at most 24).

@@ -3,12 +3,14 @@
 import type { Knex } from 'knex';
 import * as m0001 from './0001_core.js';
 import * as m0002 from './0002_api.js';
+import * as m0003 from './0003_radius.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
 export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['0001_core', m0001],
   ['0002_api', m0002],
+  ['0003_radius', m0003],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -10,7 +10,10 @@ export type ServiceName = (typeof serviceNames)[number];
 
 // Each front-end's one entry point. UDP/TCP servers start on their own ports; API and SSO
 // mount onto the shared HTTPS listener.
-const standalone: Partial<Record<ServiceName, () => Promise<{ start: StartServer }>>> = {};
+const standalone: Partial<Record<ServiceName, () => Promise<{ start: StartServer }>>> = {
+  ldap: () => import('./ldap/main.js'),
+  radius: () => import('./radius/main.js'),
+};
 const mounted: Partial<Record<ServiceName, () => Promise<{ register: RegisterHttp }>>> = {
   api: () => import('./api/main.js'),
 };

@@ -15,7 +15,13 @@ export type Credential =
   /** Identity already proven by a client certificate (EAP-TLS); counts as a second factor. */
   | { kind: 'certificate'; subject: string }
   /** Second step after a challenge: the token it returned and the code. */
-  | { kind: 'challenge'; token: string; otp: string };
+  | { kind: 'challenge'; token: string; otp: string }
+  /**
+   * A challenge-response proof over the NT hash (PEAP-MSCHAPv2): the core unseals the user's
+   * NT hash and asks the front-end whether the peer's response matches it. Counts as the
+   * password; a wrong answer counts as a failed password.
+   */
+  | { kind: 'nthash'; verify: (ntHash: Buffer) => boolean };
 
 export interface AuthRequest {
   orgId: string;
@@ -34,7 +40,7 @@ export interface AuthRequest {
 export type DenyReason =
   | 'unknown_user' | 'invalid_password' | 'input_too_long' | 'locked' | 'suspended' | 'staged'
   | 'password_expired' | 'password_change_required' | 'not_assigned' | 'access_rule'
-  | 'mfa_required' | 'mfa_not_enrolled' | 'mfa_invalid' | 'challenge_invalid';
+  | 'mfa_required' | 'mfa_not_enrolled' | 'mfa_invalid' | 'challenge_invalid' | 'nt_hash_missing';
 
 export type ChallengeKind = 'totp' | 'totp_enroll' | 'password_change';
 export type MfaType = 'totp' | 'recovery_code' | 'certificate';
@@ -146,6 +152,7 @@ export class Authenticator {
     const row = USERNAME_RE.test(username) ? await this.#users.row(req.orgId, username) : undefined;
     if (!row) {
       if (cred.kind === 'password') await this.#d.hasher.verify(null, cred.password); // same cost as a known user
+      if (cred.kind === 'nthash') cred.verify(randomBytes(16));
       return deny('unknown_user', null);
     }
     const who = { id: row.id, username: row.username, email: row.email };
@@ -174,6 +181,17 @@ export class Authenticator {
         }
       }
       if (!(await this.#verifyPassword(row, password))) {
+        await this.#recordFailure(row, source, policy.lockoutThreshold, policy.lockoutMinutes);
+        return deny('invalid_password', who);
+      }
+    } else if (cred.kind === 'nthash') {
+      const sealed = row.nt_hash_enc;
+      // No NT hash (PEAP-MSCHAPv2 off, or the password predates it): not the user's failure.
+      if (!sealed) {
+        cred.verify(randomBytes(16));
+        return deny('nt_hash_missing', who);
+      }
+      if (!cred.verify(this.#d.box.decrypt(sealed, `nthash:${row.id}`))) {
         await this.#recordFailure(row, source, policy.lockoutThreshold, policy.lockoutMinutes);
         return deny('invalid_password', who);
       }
