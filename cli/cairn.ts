@@ -31,6 +31,11 @@ Groups:
   group list [--json]
   group add-member <group> <username>     group remove-member <group> <username>
 
+Single sign-on:
+  sso rotate-keys              new OIDC signing key; the old ones stay published for a day
+  sso rotate-saml-key          new SAML signing key and certificate (give SPs the new metadata)
+  sso apps [--json]            list the SSO apps (OIDC clients, SAML service providers)
+
 Audit trail:
   audit tail [-n N] [--follow] [--json]
   audit verify                 check the hash chain; exit 1 if it is broken
@@ -292,6 +297,33 @@ async function main(argv: string[]): Promise<number> {
           }
           default:
             throw new UsageError(`unknown: group ${sub ?? ''}`);
+        }
+      });
+    case 'sso':
+      return withDirectory(config, log, async (dir, org) => {
+        const ctx = ctxOf(org);
+        const keys = await import('../servers/sso/keys.js');
+        switch (sub) {
+          case 'rotate-keys': {
+            await keys.loadKeys(dir, ctx, `Cairn ${org.name}`); // creates them on a fresh install
+            const { kid, retired } = await keys.rotateOidcKeys(dir, ctx);
+            console.log(`new OIDC signing key ${kid}; still published for a day: ${retired.join(', ') || 'none'}`);
+            console.log('running servers switch to it within a minute');
+            return 0;
+          }
+          case 'rotate-saml-key': {
+            await keys.rotateSamlKey(dir, ctx, `Cairn ${org.name}`);
+            console.log('new SAML signing certificate; give every SP the metadata at <issuer>/saml/metadata');
+            return 0;
+          }
+          case 'apps': {
+            const apps = await dir.sso.apps.list(org.id);
+            if (values.json) console.log(JSON.stringify(apps.map((a) => ({ ...a, settings: { ...a.settings, clientSecretHash: undefined, metadataXml: undefined } }))));
+            else for (const a of apps) console.log(`${a.type}\t${a.name}\t${a.type === 'oidc' ? a.settings.clientId : a.settings.entityId}\t${a.displayName}`);
+            return 0;
+          }
+          default:
+            throw new UsageError(`unknown: sso ${sub ?? ''}`);
         }
       });
     case 'audit':

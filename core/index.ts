@@ -15,6 +15,7 @@ import { Groups } from './groups.js';
 import type { Logger } from './log.js';
 import { Policies } from './policies.js';
 import { Grants, ServiceAccounts, Systems } from './resources.js';
+import { SsoApps, SsoStore } from './sso.js';
 import { migrate, openDb, pendingMigrations, storeError, type Db } from './store/knex.js';
 import type { ActionContext, Principal } from './types.js';
 import { Users } from './users.js';
@@ -25,6 +26,8 @@ export type { AuthRequest, AuthResult, Credential, DenyReason, ChallengeKind, Mf
 export type { Change, ChangeKind, ChangeAction } from './feed.js';
 export type { Admin, AdminRole } from './admins.js';
 export { adminRoles } from './admins.js';
+export type { SsoApp, SsoAppType, OidcAppSettings, SamlAppSettings, SamlNameIdFormat, CreateSsoAppInput, UpdateSsoAppInput, StoredEntry, OidcScope } from './sso.js';
+export { oidcScopes, validateRedirectUrl } from './sso.js';
 export { eventToJson } from './audit/audit.js';
 export { passwordProblems, ipInCidrs, normaliseIp, defaultPasswordPolicy, defaultMfaPolicy } from './policies.js';
 export { parseSshKey } from './crypto/ssh.js';
@@ -56,6 +59,8 @@ export class Directory {
   readonly audit: AuditLog;
   readonly feed: ChangeFeed;
   readonly auth: Authenticator;
+  /** SSO apps (OIDC clients, SAML SPs) and the SSO token/session store (core/sso.ts). */
+  readonly sso: { apps: SsoApps; store: SsoStore };
   readonly config: Readonly<Config>;
   readonly log: Logger;
   readonly #deps: Deps;
@@ -74,6 +79,7 @@ export class Directory {
     this.serviceAccounts = new ServiceAccounts(deps);
     this.admins = new Admins(deps);
     this.auth = new Authenticator(deps, this.users, this.policies, this.grants);
+    this.sso = { apps: new SsoApps(deps, this.grants), store: new SsoStore(deps) };
   }
 
   /** The one authentication decision (see core/auth/authenticate.ts). */

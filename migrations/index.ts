@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import * as m0001 from './0001_core.js';
 import * as m0002 from './0002_api.js';
 import * as m0003 from './0003_radius.js';
+import * as m0004 from './0004_sso.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -11,6 +12,7 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['0001_core', m0001],
   ['0002_api', m0002],
   ['0003_radius', m0003],
+  ['0004_sso', m0004],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

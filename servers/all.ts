@@ -15,6 +15,7 @@ const standalone: Partial<Record<ServiceName, () => Promise<{ start: StartServer
   radius: () => import('./radius/main.js'),
 };
 const mounted: Partial<Record<ServiceName, () => Promise<{ register: RegisterHttp }>>> = {
+  sso: () => import('./sso/main.js'),
   api: () => import('./api/main.js'),
 };
 

@@ -1,0 +1,281 @@
+// SAML end to end: real Cairn IdP, @node-saml/node-saml (the library behind passport-saml) as
+// the SP, headless Chromium doing SP-initiated (Redirect and POST bindings) and IdP-initiated
+// (portal) sign-in, xmlsec1 checking the signature independently, and the refusals.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
+import t from 'tap';
+import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
+import { caFetch, launchBrowser, startCairn } from './testkit.js';
+
+const PW = 'Wonder-canary-pw-77';
+const work = mkdtempSync(join(tmpdir(), 'cairn-saml-'));
+execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=test-sp', '-days', '2', '-keyout', join(work, 'sp.key'), '-out', join(work, 'sp.crt')], { stdio: 'ignore' });
+const spKey = readFileSync(join(work, 'sp.key'), 'utf8');
+const spCert = readFileSync(join(work, 'sp.crt'), 'utf8');
+
+// The SP's ACS: a loopback HTTP server recording each posted SAMLResponse.
+const posts: Array<Record<string, string>> = [];
+const sloHits: string[] = [];
+const sp = createServer((req, res) => {
+  if (req.method === 'GET' && req.url?.startsWith('/slo')) sloHits.push(req.url);
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    if (req.method === 'POST') posts.push(Object.fromEntries(new URLSearchParams(body)));
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('sp');
+  });
+});
+await new Promise<void>((r) => sp.listen(0, '127.0.0.1', () => r()));
+t.teardown(() => new Promise<void>((r) => sp.close(() => r())));
+const SP = `http://127.0.0.1:${(sp.address() as { port: number }).port}`;
+const ACS = `${SP}/acs`;
+const SP_ENTITY = `${SP}/metadata`;
+
+const cairn = await startCairn();
+t.teardown(() => cairn.stop());
+const dir = cairn.dir;
+const fetchCa = caFetch(cairn.ca);
+const staff = await dir.groups.create(cairn.ctx, { name: 'staff' });
+const alice = await dir.users.create(cairn.ctx, { username: 'alice', displayName: 'Alice <Liddell> & "Co"', email: 'alice@example.com', password: PW });
+await dir.groups.addMember(cairn.ctx, staff.id, alice.id);
+await dir.users.create(cairn.ctx, { username: 'bob', displayName: 'Bob', email: 'bob@example.com', password: PW });
+
+const { app } = await dir.sso.apps.create(cairn.ctx, {
+  type: 'saml', name: 'crm', displayName: 'CRM', groupIds: [staff.id],
+  settings: { entityId: SP_ENTITY, acsUrls: [ACS], certificate: spCert, wantRequestsSigned: true, nameIdFormat: 'email', attributes: { email: 'email', displayName: 'name', groups: 'groups' } },
+});
+
+const metadata = await (await fetchCa(`${cairn.base}/saml/metadata`)).text();
+const idpCert = /<(?:ds:)?X509Certificate>([^<]+)</.exec(metadata)![1]!.replace(/\s+/g, '');
+const idpCertPem = `-----BEGIN CERTIFICATE-----\n${idpCert.replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
+writeFileSync(join(work, 'idp.crt'), idpCertPem);
+
+const spFor = (binding: 'HTTP-Redirect' | 'HTTP-POST', inResponseTo = ValidateInResponseTo.always) => new SAML({
+  callbackUrl: ACS, entryPoint: `${cairn.base}/saml/sso`, issuer: SP_ENTITY, audience: SP_ENTITY, idpCert: idpCertPem,
+  privateKey: spKey, signatureAlgorithm: 'sha256', wantAssertionsSigned: true, wantAuthnResponseSigned: true,
+  identifierFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', validateInResponseTo: inResponseTo,
+  authnRequestBinding: binding, disableRequestedAuthnContext: true, acceptedClockSkewMs: 2000,
+  logoutUrl: `${cairn.base}/saml/slo`, logoutCallbackUrl: `${SP}/slo`,
+});
+
+const browser = await launchBrowser();
+t.teardown(() => browser.close());
+
+async function waitPost(n: number) {
+  for (let i = 0; i < 50 && posts.length < n; i++) await new Promise((r) => setTimeout(r, 100));
+  return posts[n - 1];
+}
+
+const redirectSp = spFor('HTTP-Redirect');
+let firstRequestUrl = '';
+
+t.test('metadata', async (t) => {
+  t.match(metadata, /IDPSSODescriptor/);
+  t.match(metadata, /HTTP-Redirect/);
+  t.match(metadata, new RegExp(`${cairn.base}/saml/sso`));
+});
+
+t.test('SP-initiated, HTTP-Redirect, signed AuthnRequest: login page, signed Response; xmlsec1 agrees', async (t) => {
+  firstRequestUrl = await redirectSp.getAuthorizeUrlAsync('relay-1', undefined, {});
+  const page = await browser.newPage();
+  await page.goto(firstRequestUrl);
+  await page.fill('#username', 'alice');
+  await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+  await page.fill('#password', PW);
+  await page.click('button[type=submit]');
+  const post = await waitPost(1);
+  await page.close();
+  t.ok(post?.SAMLResponse, 'the browser posted a SAMLResponse to the ACS');
+  t.equal(post!.RelayState, 'relay-1');
+  const { profile } = await redirectSp.validatePostResponseAsync({ SAMLResponse: post!.SAMLResponse! });
+  t.equal(profile?.nameID, 'alice@example.com');
+  t.equal(profile?.displayName, 'Alice <Liddell> & "Co"', 'a value with XML in it arrives as that exact string');
+  t.same(profile?.groups, 'staff');
+  const xml = Buffer.from(post!.SAMLResponse!, 'base64').toString('utf8');
+  t.match(xml, /Destination="http:\/\/127\.0\.0\.1:\d+\/acs"/);
+  t.match(xml, /<saml:Audience>[^<]+\/metadata<\/saml:Audience>/);
+  t.match(xml, /SubjectConfirmationData NotOnOrAfter="[^"]+" Recipient="[^"]+" InResponseTo="_/);
+  t.match(xml, /rsa-sha256/);
+  writeFileSync(join(work, 'resp.xml'), xml);
+  const out = execFileSync('xmlsec1', ['--verify', '--pubkey-cert-pem', join(work, 'idp.crt'), '--id-attr:ID', 'urn:oasis:names:tc:SAML:2.0:protocol:Response',
+    '--id-attr:ID', 'urn:oasis:names:tc:SAML:2.0:assertion:Assertion', join(work, 'resp.xml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.pass(`xmlsec1 --verify OK ${out.toString().trim()}`);
+  // Tampered: change the NameID inside the signed assertion.
+  const tampered = Buffer.from(xml.replace('alice@example.com', 'admin@example.com')).toString('base64');
+  await t.rejects(redirectSp.validatePostResponseAsync({ SAMLResponse: tampered }), 'the SP rejects a tampered assertion');
+  writeFileSync(join(work, 'tampered.xml'), xml.replace('alice@example.com', 'admin@example.com'));
+  t.throws(() => execFileSync('xmlsec1', ['--verify', '--pubkey-cert-pem', join(work, 'idp.crt'), '--id-attr:ID', 'urn:oasis:names:tc:SAML:2.0:protocol:Response',
+    '--id-attr:ID', 'urn:oasis:names:tc:SAML:2.0:assertion:Assertion', join(work, 'tampered.xml')], { stdio: 'ignore' }), 'xmlsec1 rejects it too');
+});
+
+t.test('a replayed AuthnRequest is refused', async (t) => {
+  const res = await fetchCa(firstRequestUrl);
+  t.equal(res.status, 400);
+  t.match(await res.text(), /already used/);
+});
+
+t.test('unsigned or badly signed AuthnRequests are refused when the SP signs', async (t) => {
+  const url = new URL(await redirectSp.getAuthorizeUrlAsync('', undefined, {}));
+  const unsigned = new URL(url);
+  unsigned.searchParams.delete('Signature');
+  unsigned.searchParams.delete('SigAlg');
+  t.equal((await fetchCa(unsigned.href)).status, 400, 'unsigned');
+  const bad = new URL(url);
+  bad.searchParams.set('Signature', Buffer.alloc(256, 1).toString('base64'));
+  t.equal((await fetchCa(bad.href)).status, 400, 'bad signature');
+});
+
+t.test('DOCTYPE / entities and oversized inflated payloads are refused', async (t) => {
+  const evil = `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_x1" Version="2.0" IssueInstant="${new Date().toISOString()}"><saml:Issuer>${SP_ENTITY}</saml:Issuer></samlp:AuthnRequest>`;
+  const q = new URLSearchParams({ SAMLRequest: deflateRawSync(Buffer.from(evil)).toString('base64') });
+  const res = await fetchCa(`${cairn.base}/saml/sso?${q}`);
+  t.equal(res.status, 400);
+  t.match(await res.text(), /not allowed/);
+  // A deflate bomb: 5 MB of spaces compresses to a few KB.
+  const bomb = deflateRawSync(Buffer.alloc(5 * 1024 * 1024, 0x20)).toString('base64');
+  const big = await fetchCa(`${cairn.base}/saml/sso?${new URLSearchParams({ SAMLRequest: bomb })}`);
+  t.equal(big.status, 400);
+  const post = await fetchCa(`${cairn.base}/saml/sso`, { method: 'POST', body: new URLSearchParams({ SAMLRequest: Buffer.from(evil).toString('base64') }) });
+  t.equal(post.status, 400, 'POST binding too');
+});
+
+t.test('SP-initiated, HTTP-POST binding, with the existing session', async (t) => {
+  const postSp = spFor('HTTP-POST');
+  const form = await postSp.getAuthorizeFormAsync('relay-2');
+  const page = await browser.newPage();
+  // The SP's auto-submitting form, served from the SP origin.
+  await page.route(`${SP}/start`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: form }));
+  const before = posts.length;
+  await page.goto(`${SP}/start`);
+  const post = await waitPost(before + 1);
+  await page.close();
+  t.ok(post?.SAMLResponse);
+  const { profile } = await postSp.validatePostResponseAsync({ SAMLResponse: post!.SAMLResponse! });
+  t.equal(profile?.nameID, 'alice@example.com');
+});
+
+t.test('IdP-initiated from the portal', async (t) => {
+  const idpInit = spFor('HTTP-Redirect', ValidateInResponseTo.never);
+  const page = await browser.newPage();
+  await page.goto(`${cairn.base}/sso/`);
+  t.match(await page.content(), /CRM/);
+  const before = posts.length;
+  await page.click('text=CRM');
+  const post = await waitPost(before + 1);
+  await page.close();
+  const { profile } = await idpInit.validatePostResponseAsync({ SAMLResponse: post!.SAMLResponse! });
+  t.equal(profile?.nameID, 'alice@example.com');
+  t.notMatch(Buffer.from(post!.SAMLResponse!, 'base64').toString(), /InResponseTo/, 'unsolicited: no InResponseTo');
+});
+
+t.test('an unassigned user gets the not-assigned page, not an assertion', async (t) => {
+  const ctx2 = await launchBrowser();
+  t.teardown(() => ctx2.close());
+  const page = await ctx2.newPage();
+  const before = posts.length;
+  await page.goto(await redirectSp.getAuthorizeUrlAsync('', undefined, {}));
+  await page.fill('#username', 'bob');
+  await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+  await page.fill('#password', PW);
+  const [res] = await Promise.all([page.waitForNavigation().catch(() => null), page.click('button[type=submit]')]);
+  t.equal(res?.status(), 403);
+  t.match(await page.content(), /not assigned/);
+  t.equal(posts.length, before);
+});
+
+t.test('conditional access: a deny rule for SSO from this network shows a clear page', async (t) => {
+  const list = await dir.policies.createIpList(cairn.ctx, { name: 'loopback', cidrs: ['127.0.0.0/8', '::1/128'] });
+  const rule = await dir.policies.createAccessRule(cairn.ctx, { name: 'no-sso-here', priority: 1, protocol: 'sso', groupId: null, ipListId: list.id, negateIpList: false, action: 'deny' });
+  t.teardown(() => dir.policies.deleteAccessRule(cairn.ctx, rule.id));
+  const ctx2 = await launchBrowser();
+  t.teardown(() => ctx2.close());
+  const page = await ctx2.newPage();
+  const before = posts.length;
+  await page.goto(await redirectSp.getAuthorizeUrlAsync('', undefined, {}));
+  await page.fill('#username', 'alice');
+  await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+  await page.fill('#password', PW);
+  const [res] = await Promise.all([page.waitForNavigation().catch(() => null), page.click('button[type=submit]')]);
+  t.equal(res?.status(), 403);
+  t.match(await page.content(), /does not allow signing in/);
+  t.equal(posts.length, before, 'no assertion');
+  // The existing browser session is refused by the same rule.
+  const p2 = await browser.newPage();
+  await p2.goto(await redirectSp.getAuthorizeUrlAsync('', undefined, {}));
+  t.match(await p2.content(), /does not allow signing in/);
+  await p2.close();
+  t.equal(posts.length, before);
+});
+
+t.test('encrypted assertion (AES-256-GCM, RSA-OAEP) to an SP that asks for it', async (t) => {
+  const ENC = `${SP}/enc-metadata`;
+  await dir.sso.apps.create(cairn.ctx, {
+    type: 'saml', name: 'crm-enc', displayName: 'CRM (encrypted)', groupIds: [staff.id],
+    settings: { entityId: ENC, acsUrls: [ACS], certificate: spCert, wantRequestsSigned: true, encryptAssertion: true, nameIdFormat: 'email' },
+  });
+  const encSp = new SAML({
+    callbackUrl: ACS, entryPoint: `${cairn.base}/saml/sso`, issuer: ENC, audience: ENC, idpCert: idpCertPem, privateKey: spKey, decryptionPvk: spKey,
+    signatureAlgorithm: 'sha256', wantAssertionsSigned: true, wantAuthnResponseSigned: true, validateInResponseTo: ValidateInResponseTo.always,
+    identifierFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', disableRequestedAuthnContext: true, acceptedClockSkewMs: 2000,
+  });
+  const page = await browser.newPage();
+  const before = posts.length;
+  await page.goto(`${cairn.base}/sso/`); // make sure the session is alive
+  await page.goto(await encSp.getAuthorizeUrlAsync('', undefined, {}));
+  if (await page.locator('#username').count()) {
+    await page.fill('#username', 'alice');
+    await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+    await page.fill('#password', PW);
+    await page.click('button[type=submit]');
+  }
+  const post = await waitPost(before + 1);
+  await page.close();
+  const xml = Buffer.from(post!.SAMLResponse!, 'base64').toString('utf8');
+  t.match(xml, /EncryptedAssertion/);
+  t.notMatch(xml, /alice@example\.com/, 'nothing personal in clear');
+  const { profile } = await encSp.validatePostResponseAsync({ SAMLResponse: post!.SAMLResponse! });
+  t.equal(profile?.nameID, 'alice@example.com', 'node-saml decrypts and verifies it');
+});
+
+t.test('registration from SP metadata', async (t) => {
+  const { samlSettingsFromMetadata } = await import('./saml/idp.js');
+  const xml = redirectSp.generateServiceProviderMetadata(null, spCert);
+  const s = samlSettingsFromMetadata(xml.replace(SP_ENTITY, `${SP}/other`));
+  t.equal(s.entityId, `${SP}/other`);
+  t.same(s.acsUrls, [ACS]);
+  t.ok(s.certificate);
+  const { app: other } = await dir.sso.apps.create(cairn.ctx, { type: 'saml', name: 'other', settings: s as Record<string, unknown> });
+  t.equal(other.type, 'saml');
+  t.throws(() => samlSettingsFromMetadata('<!DOCTYPE x><x/>'));
+});
+
+t.test('SP-initiated single logout (HTTP-Redirect, signed both ways)', async (t) => {
+  await dir.sso.apps.update(cairn.ctx, app.id, { settings: { sloUrl: `${SP}/slo` } });
+  const page = await browser.newPage();
+  await page.goto(`${cairn.base}/sso/`);
+  t.match(await page.content(), /Hello/, 'signed in before');
+  const url = await redirectSp.getLogoutUrlAsync({ issuer: cairn.base, nameID: 'alice@example.com', nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', sessionIndex: '_s1' } as never, 'bye', {});
+  await page.goto(url);
+  t.equal(sloHits.length, 1, 'the browser came back to the SP with a LogoutResponse');
+  const query = sloHits[0]!.split('?')[1]!;
+  const parsed = Object.fromEntries(new URLSearchParams(query));
+  t.ok(parsed.Signature, 'the LogoutResponse is signed');
+  const { loggedOut } = await redirectSp.validateRedirectAsync(parsed, query);
+  t.equal(loggedOut, true, 'node-saml accepts it');
+  await page.goto(`${cairn.base}/sso/`);
+  t.ok(await page.locator('#username').count(), 'the Cairn session is gone');
+  t.equal((await fetchCa(url)).status, 400, 'the same LogoutRequest twice is refused');
+  await page.close();
+});
+
+t.test('no password or key in any log line', async (t) => {
+  const { logLines } = await import('../../test/helpers/directory.js');
+  const all = logLines.join('\n');
+  t.notOk(all.includes(PW));
+  t.notOk(all.includes(spKey.split('\n')[1]!));
+  t.notOk(/SAMLResponse|PRIVATE KEY/.test(all));
+});

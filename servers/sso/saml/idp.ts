@@ -1,0 +1,381 @@
+// The SAML 2.0 IdP. samlify (≥ 2.13.1, with a real XSD validator) parses and verifies
+// AuthnRequests and signs what we send; the checks samlify leaves to us are here:
+// inflated-size cap, DOCTYPE/entity refusal before any parser runs, request id replay,
+// Destination, ACS only from the SP's registration, and a Response we build ourselves with
+// every user value XML-escaped (Audience, Recipient, Destination, NotOnOrAfter, InResponseTo).
+import { randomBytes } from 'node:crypto';
+import { inflateRawSync } from 'node:zlib';
+import * as validator from '@authenio/samlify-node-xmllint';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import * as samlify from 'samlify';
+import type { Directory, Org, SamlAppSettings, SsoApp, User } from '../../../core/index.js';
+import { authorizeSession } from '../access.js';
+import { autoPostPage, messagePage } from '../pages/render.js';
+import { parseCookies, type BrowserState } from '../session.js';
+import { failPage, sendHtml } from '../web.js';
+import type { Logger } from '../../../core/index.js';
+
+samlify.setSchemaValidator(validator);
+
+const RSA_SHA256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
+const MAX_INFLATED = 64 * 1024;
+const MAX_ENCODED = 96 * 1024;
+const NAMEID: Record<SamlAppSettings['nameIdFormat'], string> = {
+  email: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress',
+  persistent: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+  unspecified: 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
+};
+
+export function xmlEscape(v: unknown): string {
+  return String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!)
+    // characters XML 1.0 cannot carry at all
+    .replace(/[\0-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g, '');
+}
+
+export class SamlError extends Error {
+  constructor(readonly status: number, readonly userMessage: string, readonly reason: string) {
+    super(reason);
+  }
+}
+
+/** Decode an HTTP-Redirect SAMLRequest with a hard cap on the inflated size. */
+export function inflateRedirect(encoded: string): string {
+  if (encoded.length > MAX_ENCODED) throw new SamlError(413, 'The sign-in request is too large.', 'request_too_large');
+  let out: Buffer;
+  try {
+    out = inflateRawSync(Buffer.from(encoded, 'base64'), { maxOutputLength: MAX_INFLATED });
+  } catch {
+    throw new SamlError(400, 'The sign-in request could not be read.', 'bad_encoding');
+  }
+  return out.toString('utf8');
+}
+
+/** No DTDs, no entities, no processing instructions beyond the XML declaration. */
+export function refuseDangerousXml(xml: string): void {
+  if (/<!DOCTYPE|<!ENTITY|<!\[CDATA\[|<\?(?!xml\s)/i.test(xml)) throw new SamlError(400, 'The sign-in request is not allowed.', 'doctype_or_entity');
+}
+
+function issuerOf(xml: string): string | null {
+  const m = /<(?:[A-Za-z_][\w.-]*:)?Issuer\b[^>]*>\s*([^<]{1,1024}?)\s*<\/(?:[A-Za-z_][\w.-]*:)?Issuer>/.exec(xml);
+  return m ? m[1]!.replace(/&amp;/g, '&') : null;
+}
+
+function id(): string {
+  return `_${randomBytes(20).toString('hex')}`;
+}
+
+export interface SamlDeps {
+  dir: Directory;
+  org: Org;
+  log: Logger;
+  state: BrowserState;
+  baseUrl: string;
+  keys: () => { key: string; cert: string };
+  assertionTtlSeconds: number;
+}
+
+export class SamlIdp {
+  readonly #d: SamlDeps;
+  constructor(d: SamlDeps) {
+    this.#d = d;
+  }
+
+  get entityId(): string {
+    return `${this.#d.baseUrl}/saml/metadata`;
+  }
+  get ssoUrl(): string {
+    return `${this.#d.baseUrl}/saml/sso`;
+  }
+
+  get sloUrl(): string {
+    return `${this.#d.baseUrl}/saml/slo`;
+  }
+
+  #idp(wantRequestsSigned: boolean, encrypt = false) {
+    const k = this.#d.keys();
+    return samlify.IdentityProvider({
+      ...(encrypt ? { isAssertionEncrypted: true, dataEncryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm', keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p' } : {}),
+      entityID: this.entityId,
+      signingCert: k.cert,
+      privateKey: k.key,
+      wantAuthnRequestsSigned: wantRequestsSigned,
+      wantLogoutRequestSigned: wantRequestsSigned,
+      singleLogoutService: [{ Binding: samlify.Constants.namespace.binding.redirect, Location: this.sloUrl }],
+      requestSignatureAlgorithm: RSA_SHA256,
+      nameIDFormat: Object.values(NAMEID),
+      singleSignOnService: [
+        { Binding: samlify.Constants.namespace.binding.redirect, Location: this.ssoUrl },
+        { Binding: samlify.Constants.namespace.binding.post, Location: this.ssoUrl },
+      ],
+    } as Parameters<typeof samlify.IdentityProvider>[0]);
+  }
+
+  #sp(s: SamlAppSettings, acs: string) {
+    return samlify.ServiceProvider({
+      entityID: s.entityId,
+      assertionConsumerService: [{ Binding: samlify.Constants.namespace.binding.post, Location: acs }],
+      ...(s.certificate ? { signingCert: s.certificate } : {}),
+      ...(s.encryptAssertion && s.certificate ? { encryptCert: s.certificate } : {}),
+      authnRequestsSigned: s.wantRequestsSigned,
+      wantAssertionsSigned: s.signAssertion,
+      wantMessageSigned: s.signResponse,
+      nameIDFormat: [NAMEID[s.nameIdFormat]],
+      ...(s.sloUrl ? { singleLogoutService: [{ Binding: samlify.Constants.namespace.binding.redirect, Location: s.sloUrl }], wantLogoutResponseSigned: true } : {}),
+    } as Parameters<typeof samlify.ServiceProvider>[0]);
+  }
+
+  metadata(): string {
+    return this.#idp(false).getMetadata();
+  }
+
+  /** Parse, verify and record an AuthnRequest. Returns the app and what to answer to. */
+  async acceptRequest(req: FastifyRequest, binding: 'redirect' | 'post'): Promise<{ app: SsoApp & { type: 'saml' }; requestId: string; acs: string; relayState: string | null }> {
+    const src = (binding === 'redirect' ? req.query : req.body) as Record<string, unknown> | undefined;
+    const encoded = typeof src?.SAMLRequest === 'string' ? src.SAMLRequest : null;
+    if (!encoded) throw new SamlError(400, 'No sign-in request was received.', 'missing_request');
+    const relayState = typeof src?.RelayState === 'string' ? src.RelayState.slice(0, 1024) : null;
+    let xml: string;
+    if (binding === 'redirect') xml = inflateRedirect(encoded);
+    else {
+      if (encoded.length > MAX_ENCODED) throw new SamlError(413, 'The sign-in request is too large.', 'request_too_large');
+      const bytes = Buffer.from(encoded, 'base64');
+      // The POST binding is plain base64, but some SPs (node-saml, passport-saml) deflate it
+      // anyway: accept both, with the same inflate cap.
+      xml = /^\s*</.test(bytes.subarray(0, 64).toString('utf8').replace(/^\uFEFF/, '')) ? bytes.toString('utf8') : inflateRedirect(encoded);
+    }
+    refuseDangerousXml(xml);
+    const issuer = issuerOf(xml);
+    const app = issuer ? await this.#d.dir.sso.apps.findByExternalId('saml', issuer) : null;
+    if (!app || app.type !== 'saml' || app.orgId !== this.#d.org.id) throw new SamlError(400, 'This application is not registered.', 'unknown_sp');
+    const s = app.settings;
+    // samlify ties the signature requirement to the IdP object: one per SP policy.
+    const idp = this.#idp(s.wantRequestsSigned);
+    let parsed: { extract: { request?: { id?: string; destination?: string; assertionConsumerServiceUrl?: string; issueInstant?: string } } };
+    try {
+      if (binding === 'redirect') {
+        // The signature covers the query exactly as sent: rebuild the octet string from the raw URL.
+        const raw = (req.raw.url ?? '').split('?')[1] ?? '';
+        const parts = Object.fromEntries(raw.split('&').map((p) => [p.split('=')[0], p]));
+        const octetString = ['SAMLRequest', 'RelayState', 'SigAlg'].map((k) => parts[k!]).filter(Boolean).join('&');
+        parsed = await idp.parseLoginRequest(this.#sp(s, s.acsUrls[0]!), 'redirect', { query: src, octetString } as never);
+      } else {
+        parsed = await idp.parseLoginRequest(this.#sp(s, s.acsUrls[0]!), 'post', { body: { ...src, SAMLRequest: Buffer.from(xml).toString('base64') } } as never);
+      }
+    } catch (err) {
+      this.#d.log.warn({ app: app.name, err: String((err as Error)?.message ?? err).slice(0, 120) }, 'saml request refused');
+      throw new SamlError(400, 'The sign-in request could not be verified.', 'invalid_request');
+    }
+    const r = parsed.extract.request ?? {};
+    if (!r.id || !/^[A-Za-z_][\w.-]{0,255}$/.test(r.id)) throw new SamlError(400, 'The sign-in request could not be verified.', 'invalid_request_id');
+    if (r.destination && r.destination !== this.ssoUrl) throw new SamlError(400, 'The sign-in request was meant for another server.', 'wrong_destination');
+    if (r.issueInstant) {
+      const t = Date.parse(r.issueInstant);
+      if (!Number.isFinite(t) || Math.abs(Date.now() - t) > 10 * 60_000) throw new SamlError(400, 'The sign-in request has expired.', 'stale_request');
+    }
+    // Only ACS URLs from the registration; an unknown one is refused, not ignored.
+    const acs = r.assertionConsumerServiceUrl ? r.assertionConsumerServiceUrl : s.acsUrls[0]!;
+    if (!s.acsUrls.includes(acs)) throw new SamlError(400, 'The sign-in request names an address that is not registered.', 'unregistered_acs');
+    if (!(await this.#d.dir.sso.store.rememberSamlRequest(app.id, r.id, Date.now() + 20 * 60_000))) {
+      throw new SamlError(400, 'This sign-in request was already used.', 'replayed_request');
+    }
+    return { app: app as SsoApp & { type: 'saml' }, requestId: r.id, acs, relayState };
+  }
+
+  /** The signed Response, as the HTTP-POST auto-submit page. */
+  async respond(reply: FastifyReply, app: SsoApp & { type: 'saml' }, user: User, opts: { inResponseTo: string | null; acs: string; relayState: string | null; authTime: number; mfa: string | null; clientIp?: string | null }): Promise<FastifyReply> {
+    const s = app.settings;
+    const nameId = s.nameIdFormat === 'email' ? user.email : s.nameIdFormat === 'persistent' ? user.id : user.username;
+    if (!nameId) return sendHtml(reply, 400, messagePage('Cannot sign in', 'Your account has no email address, which this application needs. Ask your administrator.'));
+    const groups = s.attributes && Object.values(s.attributes).includes('groups')
+      ? (await Promise.all(user.groupIds.map((g) => this.#d.dir.groups.get(this.#d.org.id, g).catch(() => null)))).filter((g) => g).map((g) => g!.name).sort()
+      : [];
+    const [first, ...rest] = (user.displayName || '').split(' ');
+    const value = (src: string): string[] => {
+      switch (src) {
+        case 'email': return user.email ? [user.email] : [];
+        case 'name': return [user.displayName || user.username];
+        case 'username': return [user.username];
+        case 'id': return [user.id];
+        case 'groups': return groups;
+        case 'firstName': return first ? [first] : [];
+        case 'lastName': return rest.length ? [rest.join(' ')] : [];
+        default: return src.startsWith('custom:') && user.customAttributes[src.slice(7)] !== undefined ? [user.customAttributes[src.slice(7)]!] : [];
+      }
+    };
+    const attrs = Object.entries(s.attributes).map(([name, src]) => [name, value(src)] as const).filter(([, v]) => v.length)
+      .map(([name, vals]) => `<saml:Attribute Name="${xmlEscape(name)}" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic">${vals.map((v) => `<saml:AttributeValue xsi:type="xs:string">${xmlEscape(v)}</saml:AttributeValue>`).join('')}</saml:Attribute>`).join('');
+    const now = new Date();
+    const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const exp = iso(new Date(now.getTime() + this.#d.assertionTtlSeconds * 1000));
+    const notBefore = iso(new Date(now.getTime() - 30_000));
+    const irt = opts.inResponseTo ? ` InResponseTo="${xmlEscape(opts.inResponseTo)}"` : '';
+    const responseId = id();
+    const assertionId = id();
+    const issuer = `<saml:Issuer>${xmlEscape(this.entityId)}</saml:Issuer>`;
+    const authnContext = opts.mfa ? 'urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken' : 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport';
+    const xml =
+      `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="${responseId}" Version="2.0" IssueInstant="${iso(now)}" Destination="${xmlEscape(opts.acs)}"${irt}>` +
+      `${issuer}<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>` +
+      `<saml:Assertion xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ID="${assertionId}" Version="2.0" IssueInstant="${iso(now)}">${issuer}` +
+      `<saml:Subject><saml:NameID Format="${NAMEID[s.nameIdFormat]}">${xmlEscape(nameId)}</saml:NameID>` +
+      `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="${exp}" Recipient="${xmlEscape(opts.acs)}"${irt}/></saml:SubjectConfirmation></saml:Subject>` +
+      `<saml:Conditions NotBefore="${notBefore}" NotOnOrAfter="${exp}"><saml:AudienceRestriction><saml:Audience>${xmlEscape(s.entityId)}</saml:Audience></saml:AudienceRestriction></saml:Conditions>` +
+      `<saml:AuthnStatement AuthnInstant="${iso(new Date(opts.authTime))}" SessionIndex="${id()}"><saml:AuthnContext><saml:AuthnContextClassRef>${authnContext}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
+      (attrs ? `<saml:AttributeStatement>${attrs}</saml:AttributeStatement>` : '') +
+      `</saml:Assertion></samlp:Response>`;
+    const encrypt = !!(s.encryptAssertion && s.certificate);
+    const idp = this.#idp(false, encrypt);
+    const sp = this.#sp(s, opts.acs);
+    // With encryption: sign the assertion, encrypt it, then sign the Response around it.
+    const out = await idp.createLoginResponse(sp, {} as never, 'post', {}, { customTagReplacement: () => ({ id: responseId, context: xml }), encryptThenSign: encrypt } as never);
+    await this.#d.dir.audit.record(
+      { orgId: this.#d.org.id, actor: { type: 'user', id: user.id, name: user.username }, clientIp: opts.clientIp ?? null, service: 'sso' },
+      { eventType: 'sso.saml_assertion', success: true, resource: { type: 'sso_app', id: app.id, name: app.name }, mfaType: opts.mfa, actorEmail: user.email, changes: { acs: opts.acs, inResponseTo: opts.inResponseTo } },
+    );
+    const fields: Record<string, string> = { SAMLResponse: out.context };
+    if (opts.relayState) fields.RelayState = opts.relayState;
+    return sendHtml(reply, 200, autoPostPage(opts.acs, fields));
+  }
+
+  /** IdP-initiated: from the portal, to the SP's first ACS, no InResponseTo. */
+  async launch(req: FastifyRequest, reply: FastifyReply, app: SsoApp, user: User, mfa: string | null, authTime: number): Promise<void> {
+    if (app.type !== 'saml') return;
+    await this.respond(reply, app, user, { inResponseTo: null, acs: app.settings.acsUrls[0]!, relayState: null, authTime, mfa, clientIp: req.ip ?? null });
+  }
+
+  /**
+   * SP-initiated single logout (HTTP-Redirect): verify the LogoutRequest (signature when the
+   * SP signs), end this browser's Cairn and OP sessions, answer with a signed LogoutResponse.
+   */
+  async logout(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const src = req.query as Record<string, unknown>;
+    const encoded = typeof src.SAMLRequest === 'string' ? src.SAMLRequest : null;
+    if (!encoded) throw new SamlError(400, 'No sign-out request was received.', 'missing_request');
+    const xml = inflateRedirect(encoded);
+    refuseDangerousXml(xml);
+    const issuer = issuerOf(xml);
+    const app = issuer ? await this.#d.dir.sso.apps.findByExternalId('saml', issuer) : null;
+    if (!app || app.type !== 'saml' || app.orgId !== this.#d.org.id || !app.settings.sloUrl) throw new SamlError(400, 'This application is not registered for sign-out.', 'unknown_sp');
+    const s = app.settings;
+    const idp = this.#idp(s.wantRequestsSigned);
+    const sp = this.#sp(s, s.acsUrls[0]!);
+    let parsed: { extract: { request?: { id?: string } } };
+    try {
+      const raw = (req.raw.url ?? '').split('?')[1] ?? '';
+      const parts = Object.fromEntries(raw.split('&').map((p) => [p.split('=')[0], p]));
+      const octetString = ['SAMLRequest', 'RelayState', 'SigAlg'].map((k) => parts[k!]).filter(Boolean).join('&');
+      parsed = await idp.parseLogoutRequest(sp, 'redirect', { query: src, octetString } as never);
+    } catch {
+      throw new SamlError(400, 'The sign-out request could not be verified.', 'invalid_request');
+    }
+    const id = parsed.extract.request?.id;
+    if (!id || !(await this.#d.dir.sso.store.rememberSamlRequest(app.id, `logout:${id}`, Date.now() + 20 * 60_000))) {
+      throw new SamlError(400, 'This sign-out request was already used.', 'replayed_request');
+    }
+    const sess = await this.#d.state.session(req);
+    await this.#d.state.endSession(req, reply);
+    const opSession = parseCookies(req.headers.cookie)._session;
+    if (opSession && opSession.length < 100) await this.#d.dir.sso.store.destroy('Session', opSession);
+    await this.#d.dir.audit.record(
+      { orgId: this.#d.org.id, actor: { type: 'user', id: sess?.userId ?? null, name: null }, clientIp: req.ip ?? null, service: 'sso' },
+      { eventType: 'sso.logout', success: true, resource: { type: 'sso_app', id: app.id, name: app.name }, changes: { via: 'saml_slo' } },
+    );
+    const relayState = typeof src.RelayState === 'string' ? src.RelayState.slice(0, 1024) : '';
+    const out = idp.createLogoutResponse(sp, parsed, 'redirect', relayState) as { context: string };
+    return reply.redirect(out.context, 303);
+  }
+
+  get deps(): SamlDeps {
+    return this.#d;
+  }
+
+  routes(app: FastifyInstance): void {
+    registerSamlRoutes(app, () => this);
+  }
+}
+
+export function registerSamlRoutes(app: FastifyInstance, get: () => SamlIdp): void {
+  {
+    app.get('/saml/metadata', async (_req, reply) => reply.type('application/samlmetadata+xml').header('cache-control', 'public, max-age=300').send(get().metadata()));
+
+    const start = async (req: FastifyRequest, reply: FastifyReply, binding: 'redirect' | 'post') => {
+      const idp = get();
+      const d = idp.deps;
+      try {
+        const r = await idp.acceptRequest(req, binding);
+        const pending = { appId: r.app.id, requestId: r.requestId, acs: r.acs, relayState: r.relayState };
+        const key = id();
+        await d.dir.sso.store.upsert('CairnSamlPending', key, pending, 900);
+        // A cross-site POST carries no SameSite=Lax session cookie: continue with a top-level GET.
+        return reply.redirect(`/saml/continue?p=${key}`, 303);
+      } catch (err) {
+        if (err instanceof SamlError) {
+          d.log.info({ reason: err.reason }, 'saml request refused');
+          return sendHtml(reply, err.status, messagePage('Sign-in request refused', err.userMessage));
+        }
+        return failPage(d, reply, err);
+      }
+    };
+    app.get('/saml/sso', (req, reply) => start(req, reply, 'redirect'));
+    app.get('/saml/slo', async (req, reply) => {
+      const idp = get();
+      try {
+        return await idp.logout(req, reply);
+      } catch (err) {
+        if (err instanceof SamlError) return sendHtml(reply, err.status, messagePage('Sign-out request refused', err.userMessage));
+        return failPage(idp.deps, reply, err);
+      }
+    });
+    app.post('/saml/sso', { bodyLimit: 256 * 1024 }, (req, reply) => start(req, reply, 'post'));
+
+    app.get('/saml/continue', async (req, reply) => {
+      const idp = get();
+      const d = idp.deps;
+      try {
+        const key = String((req.query as Record<string, unknown>).p ?? '');
+        const found = /^_[0-9a-f]{40}$/.test(key) ? await d.dir.sso.store.find('CairnSamlPending', key) : undefined;
+        if (!found) return sendHtml(reply, 400, messagePage('Sign-in expired', 'Go back to the application and start again.'));
+        const p = found.payload as { appId: string; requestId: string; acs: string; relayState: string | null };
+        const target = await d.dir.sso.apps.get(d.org.id, p.appId).catch(() => null);
+        if (!target || target.type !== 'saml') return sendHtml(reply, 400, messagePage('Unknown application', 'This application is not registered.'));
+        const sess = await d.state.session(req);
+        if (sess) {
+          const decision = await authorizeSession(d.dir, d.org, sess, target, req.ip ?? null);
+          if (decision.ok) {
+            // Single use: of two tabs racing on one pending request, one answers.
+            if (!(await d.dir.sso.store.take('CairnSamlPending', key))) return sendHtml(reply, 400, messagePage('Sign-in expired', 'Go back to the application and start again.'));
+            return idp.respond(reply, target, decision.user, { inResponseTo: p.requestId, acs: p.acs, relayState: p.relayState, authTime: sess.authTime, mfa: sess.mfa, clientIp: req.ip ?? null });
+          }
+          if (decision.reason === 'not_assigned') return sendHtml(reply, 403, messagePage('Not assigned', `Your account is not assigned to “${target.displayName}”. Ask your administrator to add you to a group that has access.`));
+          if (decision.reason === 'access_rule') return sendHtml(reply, 403, messagePage('Sign-in not allowed', 'Your organisation does not allow signing in to this application from your current network.'));
+        }
+        // Sign in first (against this app's groups), then come back here.
+        await d.state.startFlow(reply, { next: `/saml/continue?p=${key}`, appId: target.id, appName: target.displayName, uid: null });
+        return reply.redirect('/sso/login', 303);
+      } catch (err) {
+        return failPage(d, reply, err);
+      }
+    });
+  }
+}
+
+
+/** Settings from an SP's metadata XML (registration by upload). */
+export function samlSettingsFromMetadata(xml: string): Partial<SamlAppSettings> {
+  if (xml.length > 200_000) throw new SamlError(413, 'metadata too large', 'metadata_too_large');
+  refuseDangerousXml(xml);
+  const sp = samlify.ServiceProvider({ metadata: xml });
+  const meta = sp.entityMeta;
+  const acs = meta.getAssertionConsumerService('post');
+  const acsList = (Array.isArray(acs) ? acs : [acs]).filter((u): u is string => typeof u === 'string');
+  const cert = meta.getX509Certificate('signing');
+  const certStr = Array.isArray(cert) ? cert[0] : cert;
+  return {
+    entityId: meta.getEntityID(),
+    acsUrls: acsList,
+    certificate: certStr ? String(certStr).replace(/\s+/g, '') : null,
+    wantRequestsSigned: !!meta.isAuthnRequestSigned() && !!certStr,
+    signAssertion: meta.isWantAssertionsSigned() !== false,
+    metadataXml: xml,
+  };
+}

@@ -1,0 +1,143 @@
+// Cairn's own browser state, kept in the SSO store (so it survives restarts and is shared by
+// instances) under the SHA-256 of the cookie value (a database reader cannot replay cookies):
+// - a login flow: username → password → TOTP / enrolment / password change, then `next`;
+// - an SSO session: who signed in, when, with which factor; max lifetime + idle timeout.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { hashToken, randomToken, type Directory, type MfaType } from '../../core/index.js';
+
+export const FLOW_COOKIE = '__Host-cairn_flow';
+export const SESSION_COOKIE = '__Host-cairn_sso';
+const FLOW_TTL_S = 15 * 60;
+
+export type FlowStep = 'username' | 'password' | 'totp' | 'enroll' | 'recovery_codes' | 'password_change' | 'done';
+
+export interface Flow {
+  csrf: string;
+  step: FlowStep;
+  /** Where to go once signed in (an OIDC interaction, a pending SAML request, the portal). */
+  next: string;
+  /** The app being signed in to: its groups decide (core authenticate, resource sso_app). */
+  appId: string | null;
+  appName: string | null;
+  /** OIDC interaction uid this flow serves. */
+  uid: string | null;
+  username?: string;
+  challenge?: string;
+  /** Set when done: the user and how they proved it. */
+  userId?: string;
+  mfa?: MfaType | null;
+  authTime?: number;
+  recoveryCodes?: string[];
+}
+
+export interface SsoSession {
+  userId: string;
+  authTime: number;
+  lastSeen: number;
+  mfa: MfaType | null;
+  csrf: string;
+}
+
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!header) return out;
+  for (const part of header.split(';')) {
+    const i = part.indexOf('=');
+    if (i < 0) continue;
+    const k = part.slice(0, i).trim();
+    if (!k || k in out) continue;
+    try {
+      out[k] = decodeURIComponent(part.slice(i + 1).trim());
+    } catch {
+      /* a malformed cookie is ignored */
+    }
+  }
+  return out;
+}
+
+/** __Host- cookies: Secure, Path=/, no Domain; HttpOnly and SameSite=Lax (top-level POSTs from SPs are not needed here). */
+export function setCookie(reply: FastifyReply, name: string, value: string, maxAgeSeconds: number): void {
+  reply.header('set-cookie', `${name}=${encodeURIComponent(value)}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=${Math.max(0, Math.floor(maxAgeSeconds))}`);
+}
+export function clearCookie(reply: FastifyReply, name: string): void {
+  reply.header('set-cookie', `${name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0`);
+}
+
+export class BrowserState {
+  readonly #dir: Directory;
+  readonly #maxAgeS: number;
+  readonly #idleS: number;
+
+  constructor(dir: Directory, opts: { sessionMaxAgeMinutes: number; sessionIdleMinutes: number }) {
+    this.#dir = dir;
+    this.#maxAgeS = opts.sessionMaxAgeMinutes * 60;
+    this.#idleS = opts.sessionIdleMinutes * 60;
+  }
+
+  // --- flows ---------------------------------------------------------------------------------
+
+  async startFlow(reply: FastifyReply, init: Pick<Flow, 'next' | 'appId' | 'appName' | 'uid'>): Promise<Flow & { id: string }> {
+    const id = randomToken(32);
+    const flow: Flow = { ...init, csrf: randomToken(24), step: 'username' };
+    await this.#dir.sso.store.upsert('CairnFlow', hashToken(id), flow as unknown as Record<string, unknown>, FLOW_TTL_S);
+    setCookie(reply, FLOW_COOKIE, id, FLOW_TTL_S);
+    return { ...flow, id };
+  }
+
+  async flow(req: FastifyRequest): Promise<(Flow & { id: string }) | null> {
+    const id = parseCookies(req.headers.cookie)[FLOW_COOKIE];
+    if (!id || id.length > 100) return null;
+    const e = await this.#dir.sso.store.find('CairnFlow', hashToken(id));
+    return e ? { ...(e.payload as unknown as Flow), id } : null;
+  }
+
+  async saveFlow(flow: Flow & { id: string }): Promise<void> {
+    const { id, ...rest } = flow;
+    await this.#dir.sso.store.upsert('CairnFlow', hashToken(id), rest as unknown as Record<string, unknown>, FLOW_TTL_S, rest.userId ?? null);
+  }
+
+  async endFlow(reply: FastifyReply, flow: { id: string }): Promise<boolean> {
+    clearCookie(reply, FLOW_COOKIE);
+    return !!(await this.#dir.sso.store.take('CairnFlow', hashToken(flow.id)));
+  }
+
+  // --- sessions ------------------------------------------------------------------------------
+
+  async startSession(reply: FastifyReply, userId: string, mfa: MfaType | null, authTime = Date.now()): Promise<SsoSession> {
+    const id = randomToken(32);
+    const s: SsoSession = { userId, authTime, lastSeen: Date.now(), mfa, csrf: randomToken(24) };
+    await this.#dir.sso.store.upsert('CairnSession', hashToken(id), s as unknown as Record<string, unknown>, this.#maxAgeS, userId);
+    setCookie(reply, SESSION_COOKIE, id, this.#maxAgeS);
+    return s;
+  }
+
+  /** The live session, or null (expired, idle too long, user no longer active). */
+  async session(req: FastifyRequest): Promise<(SsoSession & { id: string }) | null> {
+    return this.sessionFromCookies(req.headers.cookie);
+  }
+
+  async sessionFromCookies(cookieHeader: string | undefined): Promise<(SsoSession & { id: string }) | null> {
+    const id = parseCookies(cookieHeader)[SESSION_COOKIE];
+    if (!id || id.length > 100) return null;
+    const key = hashToken(id);
+    const e = await this.#dir.sso.store.find('CairnSession', key);
+    if (!e) return null;
+    const s = e.payload as unknown as SsoSession;
+    const t = Date.now();
+    if (t - s.lastSeen > this.#idleS * 1000 || t - s.authTime > this.#maxAgeS * 1000) {
+      await this.#dir.sso.store.destroy('CairnSession', key);
+      return null;
+    }
+    if (t - s.lastSeen > 60_000) {
+      s.lastSeen = t;
+      await this.#dir.sso.store.upsert('CairnSession', key, s as unknown as Record<string, unknown>, Math.ceil((s.authTime + this.#maxAgeS * 1000 - t) / 1000), s.userId);
+    }
+    return { ...s, id };
+  }
+
+  async endSession(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const id = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+    if (id && id.length <= 100) await this.#dir.sso.store.destroy('CairnSession', hashToken(id));
+    clearCookie(reply, SESSION_COOKIE);
+  }
+}

@@ -1,0 +1,510 @@
+// The login pages (username → password → TOTP / enrolment / password change), the OIDC
+// interaction endpoint and the user portal. All decisions go through the core: authenticate()
+// for sign-in, users.* for self-service. Messages never say whether a username exists.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import QRCode from 'qrcode';
+import {
+  constantTimeEqual, isCairnError, scrubError, toCairnError, type ActionContext, type MfaType, type AuthResult, type Directory, type Org, type SsoApp, type User,
+} from '../../core/index.js';
+import { authorizeSession } from './access.js';
+import { ssoErrors } from './errors.js';
+import type Provider from 'oidc-provider';
+import { errorBox, esc, field, hidden, messagePage, noticeBox, page } from './pages/render.js';
+import { parseCookies, type BrowserState, type Flow } from './session.js';
+import type { Logger } from '../../core/index.js';
+
+export interface WebDeps {
+  dir: Directory;
+  org: Org;
+  log: Logger;
+  state: BrowserState;
+  provider: () => Provider;
+  /** IdP-initiated SAML from the portal. */
+  samlLaunch: (req: FastifyRequest, reply: FastifyReply, app: SsoApp, user: User, mfa: string | null, authTime: number) => Promise<void>;
+}
+
+type Body = Record<string, string | undefined>;
+const GENERIC_FAIL = 'The username or password is incorrect, or this account cannot sign in right now.';
+
+function bodyOf(req: FastifyRequest): Body {
+  const b = req.body;
+  if (!b || typeof b !== 'object') return {};
+  const out: Body = {};
+  for (const [k, v] of Object.entries(b as Record<string, unknown>)) if (typeof v === 'string') out[k] = v.slice(0, 4096);
+  return out;
+}
+
+export function sendHtml(reply: FastifyReply, status: number, html: string): FastifyReply {
+  return reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(html);
+}
+
+const userCtx = (org: Org, user: { id: string; username: string }, ip: string | null): ActionContext => ({
+  orgId: org.id, actor: { type: 'user', id: user.id, name: user.username }, clientIp: ip, service: 'sso',
+});
+
+function notAssignedPage(appName: string | null): string {
+  return messagePage('Not assigned', `Your account is not assigned to ${appName ? `“${appName}”` : 'this application'}. Ask your administrator to add you to a group that has access.`, { href: '/sso/', text: 'Go to your apps' });
+}
+
+export function registerWeb(app: FastifyInstance, d: WebDeps): void {
+  const { dir, org, state } = d;
+  // Interactions whose sign-in the core just audited: their consent step does not log a
+  // second sso.login (bounded; entries live a minute).
+  const freshLogins = new Map<string, number>();
+
+  // ---- login flow -----------------------------------------------------------------------------
+
+  async function renderStep(reply: FastifyReply, flow: Flow & { id: string }, msg: { error?: string; notice?: string } = {}, status = 200): Promise<FastifyReply> {
+    const heading = flow.appName ? `Sign in to ${esc(flow.appName)}` : 'Sign in to Cairn';
+    const csrf = hidden('csrf', flow.csrf);
+    let inner = '';
+    switch (flow.step) {
+      case 'username':
+        inner = `<form method="post" action="/sso/login">${csrf}${hidden('step', 'username')}${field('username', 'Username', 'text', { autocomplete: 'username', autofocus: true })}<button type="submit">Next</button></form>`;
+        break;
+      case 'password':
+        inner = `<p>Signing in as <strong>${esc(flow.username)}</strong>. <a href="/sso/login/restart">Not you?</a></p><form method="post" action="/sso/login">${csrf}${hidden('step', 'password')}` +
+          `<input type="text" name="username" value="${esc(flow.username)}" autocomplete="username" hidden>${field('password', 'Password', 'password', { autocomplete: 'current-password', autofocus: true })}<button type="submit">Sign in</button></form>`;
+        break;
+      case 'totp':
+        inner = `<form method="post" action="/sso/login">${csrf}${hidden('step', 'totp')}${field('otp', 'Code from your authenticator app', 'text', { autocomplete: 'one-time-code', inputmode: 'numeric', autofocus: true })}` +
+          `<p class="muted">Lost your device? Enter one of your recovery codes instead.</p><button type="submit">Verify</button></form>`;
+        break;
+      case 'enroll': {
+        const info = await dir.auth.challengeUser(org.id, flow.challenge ?? '');
+        if (!info || info.kind !== 'totp_enroll') return restart(reply, flow, 'Your sign-in expired. Please start again.');
+        const user = await dir.users.get(org.id, info.userId);
+        const { secret, uri } = await dir.users.beginTotp(userCtx(org, user, null), user.id, 'Cairn');
+        const qr = await QRCode.toDataURL(uri, { margin: 1, width: 220 });
+        inner = `<p>Your organisation requires a second factor. Scan this code with an authenticator app (or type the key), then enter the 6-digit code it shows.</p>` +
+          `<p><img src="${esc(qr)}" alt="QR code for your authenticator app" width="220" height="220"></p><p>Key: <code>${esc(secret.replace(/(.{4})/g, '$1 ').trim())}</code></p>` +
+          `<form method="post" action="/sso/login">${csrf}${hidden('step', 'enroll')}${field('otp', '6-digit code', 'text', { autocomplete: 'one-time-code', inputmode: 'numeric', autofocus: true })}<button type="submit">Turn on</button></form>`;
+        break;
+      }
+      case 'recovery_codes':
+        inner = `<p>Two-step sign-in is on. Keep these recovery codes somewhere safe: each works once if you lose your device. They will not be shown again.</p>` +
+          `<ul>${(flow.recoveryCodes ?? []).map((c) => `<li><code>${esc(c)}</code></li>`).join('')}</ul>` +
+          `<form method="post" action="/sso/login">${csrf}${hidden('step', 'recovery_codes')}<button type="submit" autofocus>I have saved them — continue</button></form>`;
+        break;
+      case 'password_change':
+        inner = `<p>Your password must be changed before you continue.</p><form method="post" action="/sso/login">${csrf}${hidden('step', 'password_change')}` +
+          `${field('newPassword', 'New password', 'password', { autocomplete: 'new-password', autofocus: true })}${field('confirm', 'Repeat the new password', 'password', { autocomplete: 'new-password' })}<button type="submit">Change password</button></form>`;
+        break;
+      default:
+        return reply.redirect(flow.next, 303);
+    }
+    return sendHtml(reply, status, page('Sign in', `<h1>${heading}</h1>${errorBox(msg.error)}${noticeBox(msg.notice)}${inner}`));
+  }
+
+  async function restart(reply: FastifyReply, flow: Flow & { id: string }, error: string): Promise<FastifyReply> {
+    flow.step = 'username';
+    delete flow.username;
+    delete flow.challenge;
+    await state.saveFlow(flow);
+    return renderStep(reply, flow, { error }, 400);
+  }
+
+  /** Signed in: a session for the browser, then on to where the flow was going. */
+  async function complete(req: FastifyRequest, reply: FastifyReply, flow: Flow & { id: string }, user: User, mfa: MfaType | null): Promise<FastifyReply> {
+    await state.endSession(req, reply); // a new session id at every sign-in (no fixation)
+    const authTime = Date.now();
+    await state.startSession(reply, user.id, mfa, authTime);
+    if (flow.uid) {
+      // The OIDC interaction picks the flow up (its cookie is scoped to the interaction path).
+      Object.assign(flow, { step: 'done', userId: user.id, mfa, authTime });
+      delete flow.recoveryCodes;
+      await state.saveFlow(flow);
+    } else {
+      await state.endFlow(reply, flow);
+    }
+    return reply.redirect(flow.next, 303);
+  }
+
+  app.get('/sso/login', async (req, reply) => {
+    let flow = await state.flow(req);
+    if (!flow) flow = await state.startFlow(reply, { next: '/sso/', appId: null, appName: null, uid: null });
+    return renderStep(reply, flow);
+  });
+
+  app.get('/sso/login/restart', async (req, reply) => {
+    const flow = await state.flow(req);
+    if (!flow) return reply.redirect('/sso/login', 303);
+    flow.step = 'username';
+    delete flow.username;
+    delete flow.challenge;
+    await state.saveFlow(flow);
+    return reply.redirect('/sso/login', 303);
+  });
+
+  app.post('/sso/login', async (req, reply) => {
+    const body = bodyOf(req);
+    const flow = await state.flow(req);
+    if (!flow) return sendHtml(reply, 400, messagePage('Sign-in expired', 'This sign-in page has expired. Go back to the application and start again.', { href: '/sso/', text: 'Sign in to the portal' }));
+    if (!body.csrf || !constantTimeEqual(body.csrf, flow.csrf)) return sendHtml(reply, 403, messagePage('Request refused', 'The form could not be verified. Reload the page and try again.'));
+    if (body.step !== flow.step) return renderStep(reply, flow, {}, 409);
+    const ip = req.ip ?? null;
+    const resource = flow.appId ? { type: 'sso_app' as const, id: flow.appId } : undefined;
+    const protocol = flow.appId ? 'sso' as const : 'portal' as const;
+
+    const onResult = async (r: AuthResult): Promise<FastifyReply> => {
+      if (r.decision === 'allow') return complete(req, reply, flow, r.user, r.mfa);
+      if (r.decision === 'challenge') {
+        flow.challenge = r.token;
+        flow.step = r.kind === 'totp' ? 'totp' : r.kind === 'totp_enroll' ? 'enroll' : 'password_change';
+        await state.saveFlow(flow);
+        return reply.redirect('/sso/login', 303);
+      }
+      switch (r.reason) {
+        case 'not_assigned':
+          await state.endFlow(reply, flow);
+          return sendHtml(reply, 403, notAssignedPage(flow.appName));
+        case 'access_rule':
+          await state.endFlow(reply, flow);
+          return sendHtml(reply, 403, messagePage('Sign-in not allowed', 'Your organisation does not allow signing in to this application from your current network.'));
+        case 'mfa_invalid':
+        case 'challenge_invalid':
+          // The challenge is single-use: a wrong code means proving the password again.
+          flow.step = 'password';
+          delete flow.challenge;
+          await state.saveFlow(flow);
+          return renderStep(reply, flow, { error: 'That code is not valid. Enter your password and try again.' }, 401);
+        default:
+          flow.step = 'password';
+          await state.saveFlow(flow);
+          return renderStep(reply, flow, { error: GENERIC_FAIL }, 401);
+      }
+    };
+
+    try {
+      switch (flow.step) {
+        case 'username': {
+          const username = String(body.username ?? '').trim().toLowerCase().slice(0, 64);
+          if (!username) return renderStep(reply, flow, { error: 'Enter your username.' }, 400);
+          flow.username = username;
+          flow.step = 'password';
+          await state.saveFlow(flow);
+          return reply.redirect('/sso/login', 303);
+        }
+        case 'password': {
+          const r = await dir.authenticate({
+            orgId: org.id, username: flow.username ?? '', credential: { kind: 'password', password: body.password ?? '' },
+            protocol, clientIp: ip, challengeSupported: true, ...(resource ? { resource } : {}),
+          });
+          return onResult(r);
+        }
+        case 'totp': {
+          const r = await dir.authenticate({
+            orgId: org.id, username: flow.username ?? '', credential: { kind: 'challenge', token: flow.challenge ?? '', otp: String(body.otp ?? '').slice(0, 64) },
+            protocol, clientIp: ip, ...(resource ? { resource } : {}),
+          });
+          return onResult(r);
+        }
+        case 'enroll': {
+          const info = await dir.auth.challengeUser(org.id, flow.challenge ?? '');
+          if (!info || info.kind !== 'totp_enroll') return restart(reply, flow, 'Your sign-in expired. Please start again.');
+          const user = await dir.users.get(org.id, info.userId);
+          let codes: string[];
+          try {
+            ({ recoveryCodes: codes } = await dir.users.confirmTotp(userCtx(org, user, ip), user.id, String(body.otp ?? '').replace(/\s/g, '').slice(0, 16)));
+          } catch (err) {
+            if (isCairnError(err) && err.code === 'invalid_input') return renderStep(reply, flow, { error: 'That code does not match. Check the time on your device and scan the new code.' }, 400);
+            throw err;
+          }
+          await dir.auth.consumeChallenge(org.id, flow.challenge ?? '');
+          // Password proven (the challenge is only issued after it), every check before MFA
+          // passed, and the code just proved the new factor: the sign-in is complete.
+          await dir.audit.record(userCtx(org, user, ip), {
+            eventType: `${protocol === 'sso' ? 'sso.login' : 'portal.login'}`, success: true, mfaType: 'totp', actorEmail: user.email,
+            resource: resource ? { type: resource.type, id: resource.id } : null, changes: { via: 'totp_enrolment' },
+          });
+          Object.assign(flow, { step: 'recovery_codes', recoveryCodes: codes, userId: user.id, mfa: 'totp' });
+          delete flow.challenge;
+          await state.saveFlow(flow);
+          return reply.redirect('/sso/login', 303);
+        }
+        case 'recovery_codes': {
+          if (!flow.userId) return restart(reply, flow, 'Your sign-in expired. Please start again.');
+          const user = await dir.users.get(org.id, flow.userId);
+          if (user.state !== 'active') return restart(reply, flow, GENERIC_FAIL);
+          return complete(req, reply, flow, user, 'totp');
+        }
+        case 'password_change': {
+          const info = await dir.auth.challengeUser(org.id, flow.challenge ?? '');
+          if (!info || info.kind !== 'password_change') return restart(reply, flow, 'Your sign-in expired. Please start again.');
+          if ((body.newPassword ?? '') !== (body.confirm ?? '')) return renderStep(reply, flow, { error: 'The two passwords differ.' }, 400);
+          const user = await dir.users.get(org.id, info.userId);
+          try {
+            await dir.users.setPassword(userCtx(org, user, ip), user.id, body.newPassword ?? '');
+          } catch (err) {
+            if (isCairnError(err) && (err.code === 'policy_violation' || err.code === 'invalid_input')) {
+              return renderStep(reply, flow, { error: [err.message, ...err.details].join(': ') }, 400);
+            }
+            throw err;
+          }
+          await dir.auth.consumeChallenge(org.id, flow.challenge ?? '');
+          flow.step = 'password';
+          delete flow.challenge;
+          await state.saveFlow(flow);
+          return renderStep(reply, flow, { notice: 'Password changed. Sign in with your new password.' });
+        }
+        default:
+          return reply.redirect(flow.next, 303);
+      }
+    } catch (err) {
+      return failPage(d, reply, err);
+    }
+  });
+
+  // ---- OIDC interactions ----------------------------------------------------------------------
+
+  app.get('/sso/interaction/:uid', async (req, reply) => {
+    try {
+      const provider = d.provider();
+      let details: { uid: string; prompt: { name: string; reasons: string[]; details: Record<string, unknown> }; params: Record<string, string>; session?: { accountId?: string }; grantId?: string };
+      try {
+        details = await provider.interactionDetails(req.raw, reply.raw);
+      } catch {
+        return sendHtml(reply, 400, messagePage('Sign-in expired', 'This sign-in request has expired or was already used. Go back to the application and start again.'));
+      }
+      const { uid, prompt, params } = details;
+      const app = await dir.sso.apps.findByExternalId('oidc', params.client_id ?? '');
+      if (!app || app.type !== 'oidc') return sendHtml(reply, 400, messagePage('Unknown application', 'This application is not registered.'));
+      const ip = req.ip ?? null;
+      const finish = async (result: Record<string, unknown>) => {
+        const to = await provider.interactionResult(req.raw, reply.raw, result, { mergeWithLastSubmission: false });
+        return reply.redirect(to, 303);
+      };
+
+      // A sign-in done for this interaction (login, or a fresh MFA before consent).
+      const done = await state.flow(req);
+      if (done && done.uid === uid && done.step === 'done' && done.userId) {
+        await state.endFlow(reply, done);
+        for (const [k, until] of freshLogins) if (until < Date.now() || freshLogins.size > 10_000) freshLogins.delete(k);
+        freshLogins.set(`${done.userId}:${params.client_id}`, Date.now() + 60_000);
+        return finish({ login: { accountId: done.userId, amr: done.mfa ? ['pwd', 'otp'] : ['pwd'], ts: Math.floor((done.authTime ?? Date.now()) / 1000) } });
+      }
+
+      if (prompt.name === 'login') {
+        const forced = prompt.reasons.some((r) => ['login_prompt', 'max_age', 'id_token_hint', 'claims_id_token_sub_value'].includes(r));
+        const sess = forced ? null : await state.session(req);
+        if (sess) {
+          const decision = await authorizeSession(dir, org, sess, app, ip);
+          if (decision.ok) return finish({ login: { accountId: sess.userId, amr: sess.mfa ? ['pwd', 'otp'] : ['pwd'], ts: Math.floor(sess.authTime / 1000) } });
+          if (decision.reason === 'not_assigned') return sendHtml(reply, 403, notAssignedPage(app.displayName));
+          if (decision.reason === 'access_rule') return sendHtml(reply, 403, messagePage('Sign-in not allowed', 'Your organisation does not allow signing in to this application from your current network.'));
+        }
+        await state.startFlow(reply, { next: `/sso/interaction/${uid}`, appId: app.id, appName: app.displayName, uid });
+        return reply.redirect('/sso/login', 303);
+      }
+
+      if (prompt.name === 'consent') {
+        const accountId = details.session?.accountId;
+        if (!accountId) return sendHtml(reply, 400, messagePage('Sign-in expired', 'Go back to the application and start again.'));
+        // An OP session made for another app does not carry this app's assignment, nor
+        // necessarily the second factor this sign-in needs.
+        const amr = (details.session as { amr?: string[] } | undefined)?.amr ?? [];
+        const key = `${accountId}:${params.client_id}`;
+        const fresh = (freshLogins.get(key) ?? 0) > Date.now();
+        freshLogins.delete(key);
+        const decision = await authorizeSession(dir, org, { userId: accountId, mfa: amr.includes('otp') ? 'totp' : null }, app, ip, { auditSuccess: !fresh });
+        if (!decision.ok) {
+          if (decision.reason === 'not_assigned') return sendHtml(reply, 403, notAssignedPage(app.displayName));
+          if (decision.reason === 'reauth') {
+            await state.startFlow(reply, { next: `/sso/interaction/${uid}`, appId: app.id, appName: app.displayName, uid });
+            return reply.redirect('/sso/login', 303);
+          }
+          return sendHtml(reply, 403, messagePage('Sign-in not allowed', 'This account cannot sign in to this application.'));
+        }
+        if (app.settings.thirdParty) {
+          const scopes = String((prompt.details.missingOIDCScope as string[] | undefined)?.join(' ') ?? params.scope ?? '');
+          return sendHtml(reply, 200, page('Allow access', `<h1>Allow ${esc(app.displayName)}?</h1><p>${esc(app.displayName)} asks to see: <strong>${esc(scopes)}</strong>.</p>` +
+            `<form method="post" action="/sso/interaction/${esc(uid)}/consent"><button type="submit" name="decision" value="allow" autofocus>Allow</button> <button type="submit" name="decision" value="deny" class="link">Deny</button></form>`));
+        }
+        return finish({ consent: { grantId: await grantAll(provider, details, accountId) } });
+      }
+      return sendHtml(reply, 400, messagePage('Unsupported request', 'This sign-in request cannot be completed.'));
+    } catch (err) {
+      return failPage(d, reply, err);
+    }
+  });
+
+  // Third-party consent. The _interaction cookie (SameSite=Lax, path-scoped to this uid) is the
+  // CSRF defence: a cross-site POST does not carry it, so interactionDetails fails.
+  app.post('/sso/interaction/:uid/consent', async (req, reply) => {
+    try {
+      const provider = d.provider();
+      let details: Parameters<typeof grantAll>[1] & { session?: { accountId?: string }; prompt: { name: string } };
+      try {
+        details = await provider.interactionDetails(req.raw, reply.raw);
+      } catch {
+        return sendHtml(reply, 400, messagePage('Sign-in expired', 'Go back to the application and start again.'));
+      }
+      if (details.prompt.name !== 'consent' || !details.session?.accountId) return sendHtml(reply, 400, messagePage('Unsupported request', 'This request cannot be completed.'));
+      const result = bodyOf(req).decision === 'allow'
+        ? { consent: { grantId: await grantAll(provider, details, details.session.accountId) } }
+        : { error: 'access_denied', error_description: 'the user denied access' };
+      const to = await provider.interactionResult(req.raw, reply.raw, result, { mergeWithLastSubmission: true });
+      return reply.redirect(to, 303);
+    } catch (err) {
+      return failPage(d, reply, err);
+    }
+  });
+
+  // ---- portal ---------------------------------------------------------------------------------
+
+  async function portalUser(req: FastifyRequest, reply: FastifyReply): Promise<{ user: User; sess: NonNullable<Awaited<ReturnType<BrowserState['session']>>> } | null> {
+    const sess = await state.session(req);
+    if (!sess) {
+      await state.startFlow(reply, { next: '/sso/', appId: null, appName: null, uid: null });
+      reply.redirect('/sso/login', 303);
+      return null;
+    }
+    const user = await dir.users.get(org.id, sess.userId).catch(() => null);
+    if (!user || user.state !== 'active') {
+      await state.endSession(req, reply);
+      reply.redirect('/sso/login', 303);
+      return null;
+    }
+    return { user, sess };
+  }
+
+  const checkCsrf = (req: FastifyRequest, sess: { csrf: string }) => {
+    const c = bodyOf(req).csrf;
+    return !!c && constantTimeEqual(c, sess.csrf);
+  };
+
+  async function renderPortal(reply: FastifyReply, user: User, sess: { csrf: string }, msg: { error?: string; notice?: string; extra?: string } = {}, status = 200) {
+    const apps = await dir.sso.apps.assignedTo(org.id, user.groupIds);
+    const csrf = hidden('csrf', sess.csrf);
+    const appList = apps.length
+      ? `<ul class="apps">${apps.map((a) => (a.type === 'saml'
+        ? `<li><form method="post" action="/sso/portal/launch/${esc(a.id)}">${csrf}<button type="submit" class="link">${esc(a.displayName)}</button></form></li>`
+        : `<li>${a.launchUrl ? `<a href="${esc(a.launchUrl)}">${esc(a.displayName)}</a>` : esc(a.displayName)}</li>`)).join('')}</ul>`
+      : '<p class="muted">No applications are assigned to you yet.</p>';
+    const events = (await dir.audit.list({ orgId: org.id, actorId: user.id, limit: 50, order: 'desc' }))
+      .filter((e) => /\.login$|\.bind$|\.auth$/.test(e.eventType)).slice(0, 10);
+    const keys = user.sshKeys.map((k) => `<tr><td><code>${esc(k.type)}</code></td><td><code>${esc(k.fingerprint)}</code></td><td>${esc(k.comment)}</td>` +
+      `<td><form method="post" action="/sso/portal/ssh-keys/delete">${csrf}${hidden('id', k.id)}<button type="submit" class="link">Remove</button></form></td></tr>`).join('');
+    const body = `<h1>Hello, ${esc(user.displayName || user.username)}</h1>${errorBox(msg.error)}${noticeBox(msg.notice)}${msg.extra ?? ''}
+<section><h2>Your applications</h2>${appList}</section>
+<section><h2>Change password</h2><form method="post" action="/sso/portal/password">${csrf}<input type="text" name="username" value="${esc(user.username)}" autocomplete="username" hidden>
+${field('current', 'Current password', 'password', { autocomplete: 'current-password' })}${field('newPassword', 'New password', 'password', { autocomplete: 'new-password' })}${field('confirm', 'Repeat the new password', 'password', { autocomplete: 'new-password' })}<button type="submit">Change password</button></form></section>
+<section><h2>Two-step sign-in</h2><p>${user.totpEnrolled ? 'An authenticator app is set up.' : 'No authenticator app is set up.'}</p>
+<form method="post" action="/sso/portal/totp/begin">${csrf}<button type="submit">${user.totpEnrolled ? 'Replace authenticator' : 'Set up an authenticator app'}</button></form>
+${user.totpEnrolled ? `<form method="post" action="/sso/portal/totp/reset">${csrf}<button type="submit" class="link">Remove the authenticator and recovery codes</button></form>` : ''}</section>
+<section><h2>SSH keys</h2>${keys ? `<table><thead><tr><th>Type</th><th>Fingerprint</th><th>Comment</th><th></th></tr></thead><tbody>${keys}</tbody></table>` : '<p class="muted">No SSH keys.</p>'}
+<form method="post" action="/sso/portal/ssh-keys">${csrf}<label for="publicKey">Add a public key (one line from id_ed25519.pub)</label><textarea id="publicKey" name="publicKey" rows="3" required></textarea><button type="submit">Add key</button></form></section>
+<section><h2>Recent sign-ins</h2>${events.length ? `<table><thead><tr><th>When (UTC)</th><th>What</th><th>From</th><th>Result</th></tr></thead><tbody>${events.map((e) => `<tr><td>${esc(e.timestamp.toISOString().replace('T', ' ').slice(0, 19))}</td><td>${esc(e.eventType)}</td><td>${esc(e.clientIp ?? '')}</td><td>${e.success ? 'ok' : `refused${e.reason ? ` (${esc(e.reason)})` : ''}`}</td></tr>`).join('')}</tbody></table>` : '<p class="muted">None yet.</p>'}</section>
+<section><form method="post" action="/sso/logout">${csrf}<button type="submit">Sign out</button></form></section>`;
+    return sendHtml(reply, status, page('Your account', body, { wide: true }));
+  }
+
+  app.get('/sso/', async (req, reply) => {
+    try {
+      const p = await portalUser(req, reply);
+      if (!p) return reply;
+      return renderPortal(reply, p.user, p.sess);
+    } catch (err) {
+      return failPage(d, reply, err);
+    }
+  });
+  app.get('/sso', async (_req, reply) => reply.redirect('/sso/', 301));
+
+  const portalPost = (path: string, handler: (req: FastifyRequest, reply: FastifyReply, user: User, sess: { csrf: string; mfa: MfaType | null; userId: string; authTime: number }) => Promise<FastifyReply>) =>
+    app.post(path, async (req, reply) => {
+      try {
+        const p = await portalUser(req, reply);
+        if (!p) return reply;
+        if (!checkCsrf(req, p.sess)) return sendHtml(reply, 403, messagePage('Request refused', 'The form could not be verified. Reload the page and try again.'));
+        return await handler(req, reply, p.user, p.sess);
+      } catch (err) {
+        if (isCairnError(err) && ['invalid_input', 'policy_violation', 'conflict'].includes(err.code)) {
+          const p = await portalUser(req, reply);
+          if (p) return renderPortal(reply, p.user, p.sess, { error: [err.message, ...err.details].join(': ') }, 400);
+        }
+        return failPage(d, reply, err);
+      }
+    });
+
+  portalPost('/sso/portal/password', async (req, reply, user, sess) => {
+    const b = bodyOf(req);
+    if ((b.newPassword ?? '') !== (b.confirm ?? '')) return renderPortal(reply, user, sess, { error: 'The two passwords differ.' }, 400);
+    // The current password, through the one decision. A challenge answer also proves it
+    // (challenges are only issued after the password); its token is dropped unused.
+    const r = await dir.authenticate({ orgId: org.id, username: user.username, credential: { kind: 'password', password: b.current ?? '' }, protocol: 'portal', clientIp: req.ip ?? null, challengeSupported: true, detail: { purpose: 'password_change' } });
+    if (r.decision === 'challenge') await dir.auth.consumeChallenge(org.id, r.token);
+    if (r.decision === 'deny') return renderPortal(reply, user, sess, { error: 'The current password is not correct.' }, 401);
+    await dir.users.setPassword(userCtx(org, user, req.ip ?? null), user.id, b.newPassword ?? '');
+    return renderPortal(reply, await dir.users.get(org.id, user.id), sess, { notice: 'Your password was changed.' });
+  });
+
+  portalPost('/sso/portal/totp/begin', async (req, reply, user, sess) => {
+    const { secret, uri } = await dir.users.beginTotp(userCtx(org, user, req.ip ?? null), user.id, 'Cairn');
+    const qr = await QRCode.toDataURL(uri, { margin: 1, width: 220 });
+    const extra = `<section><h2>Set up your authenticator</h2><p><img src="${esc(qr)}" alt="QR code for your authenticator app" width="220" height="220"></p><p>Key: <code>${esc(secret.replace(/(.{4})/g, '$1 ').trim())}</code></p>` +
+      `<form method="post" action="/sso/portal/totp/confirm">${hidden('csrf', sess.csrf)}${field('otp', '6-digit code', 'text', { autocomplete: 'one-time-code', inputmode: 'numeric', autofocus: true })}<button type="submit">Turn on</button></form></section>`;
+    return renderPortal(reply, user, sess, { extra });
+  });
+
+  portalPost('/sso/portal/totp/confirm', async (req, reply, user, sess) => {
+    const { recoveryCodes } = await dir.users.confirmTotp(userCtx(org, user, req.ip ?? null), user.id, String(bodyOf(req).otp ?? '').replace(/\s/g, ''));
+    const extra = `<section><h2>Recovery codes</h2><p>Each works once. They will not be shown again.</p><ul>${recoveryCodes.map((c) => `<li><code>${esc(c)}</code></li>`).join('')}</ul></section>`;
+    return renderPortal(reply, await dir.users.get(org.id, user.id), sess, { notice: 'Your authenticator app is set up.', extra });
+  });
+
+  portalPost('/sso/portal/totp/reset', async (req, reply, user, sess) => {
+    await dir.users.resetTotp(userCtx(org, user, req.ip ?? null), user.id);
+    return renderPortal(reply, await dir.users.get(org.id, user.id), sess, { notice: 'The authenticator was removed.' });
+  });
+
+  portalPost('/sso/portal/ssh-keys', async (req, reply, user, sess) => {
+    await dir.users.addSshKey(userCtx(org, user, req.ip ?? null), user.id, String(bodyOf(req).publicKey ?? '').trim());
+    return renderPortal(reply, await dir.users.get(org.id, user.id), sess, { notice: 'SSH key added.' });
+  });
+
+  portalPost('/sso/portal/ssh-keys/delete', async (req, reply, user, sess) => {
+    await dir.users.removeSshKey(userCtx(org, user, req.ip ?? null), user.id, String(bodyOf(req).id ?? ''));
+    return renderPortal(reply, await dir.users.get(org.id, user.id), sess, { notice: 'SSH key removed.' });
+  });
+
+  portalPost('/sso/portal/launch/:appId', async (req, reply, user, sess) => {
+    const appId = (req.params as { appId: string }).appId;
+    const target = await dir.sso.apps.get(org.id, appId).catch(() => null);
+    if (!target || target.type !== 'saml') return sendHtml(reply, 404, messagePage('Unknown application', 'This application does not exist.'));
+    const decision = await authorizeSession(dir, org, sess, target, req.ip ?? null);
+    if (!decision.ok) return sendHtml(reply, 403, notAssignedPage(target.displayName));
+    await d.samlLaunch(req, reply, target, decision.user, sess.mfa, sess.authTime);
+    return reply;
+  });
+
+  app.post('/sso/logout', async (req, reply) => {
+    const sess = await state.session(req);
+    if (sess && !checkCsrf(req, sess)) return sendHtml(reply, 403, messagePage('Request refused', 'The form could not be verified.'));
+    await state.endSession(req, reply);
+    // Also end this browser's OP session, so OIDC apps ask again.
+    const opSession = parseCookies(req.headers.cookie)._session;
+    if (opSession && opSession.length < 100) await dir.sso.store.destroy('Session', opSession);
+    return sendHtml(reply, 200, messagePage('Signed out', 'You are signed out of Cairn.', { href: '/sso/', text: 'Sign in again' }));
+  });
+}
+
+/** Grant what the client asked for: first-party apps (no consent page) and accepted consent. */
+async function grantAll(provider: Provider, details: { grantId?: string; params: Record<string, string>; prompt: { details: Record<string, unknown> } }, accountId: string): Promise<string> {
+  const Grant = provider.Grant;
+  const grant = details.grantId ? await Grant.find(details.grantId) : new Grant({ accountId, clientId: details.params.client_id });
+  const pd = details.prompt.details;
+  if (Array.isArray(pd.missingOIDCScope)) grant.addOIDCScope((pd.missingOIDCScope as string[]).join(' '));
+  if (Array.isArray(pd.missingOIDCClaims)) grant.addOIDCClaims(pd.missingOIDCClaims);
+  if (pd.missingResourceScopes && typeof pd.missingResourceScopes === 'object') {
+    for (const [indicator, scopes] of Object.entries(pd.missingResourceScopes as Record<string, string[]>)) grant.addResourceScope(indicator, scopes.join(' '));
+  }
+  return grant.save();
+}
+
+export function failPage(d: { log: Logger }, reply: FastifyReply, err: unknown): FastifyReply {
+  const e = toCairnError(err);
+  const mapped = ssoErrors[e.code];
+  if (!e.expose || e.code === 'internal') d.log.error({ err: scrubError(err) }, 'sso page failed');
+  // Only the mapped, client-safe wording reaches the browser, never the error's own message.
+  return sendHtml(reply, mapped.status, messagePage(mapped.status >= 500 ? 'Temporarily unavailable' : 'Request refused', mapped.page));
+}
