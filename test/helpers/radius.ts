@@ -84,7 +84,8 @@ export async function radclient(port: number, attrs: Record<string, string>, opt
   const lines = Object.entries(attrs).map(([k, v]) => `${k} = ${v}`);
   if (opts.ma !== false && (opts.type ?? 'auth') === 'auth') lines.push('Message-Authenticator = 0x00');
   const host = opts.host ?? '127.0.0.1';
-  const args = ['-x', '-t', String(opts.timeout ?? 1), '-r', String(opts.retries ?? 1)];
+  // 3 s as a NAS waits: a loaded CI machine may need more than 1 s for an argon2 check plus the audit write.
+  const args = ['-x', '-t', String(opts.timeout ?? 3), '-r', String(opts.retries ?? 1)];
   if (host.includes(':')) args.push('-6');
   args.push(host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, opts.type ?? 'auth', opts.secret ?? SECRET);
   const r = await run('radclient', args, lines.join(',\n') + '\n');
