@@ -1,31 +1,20 @@
 // `cairn enrolment-token` from the server's shell, run as a real process: the token it prints
 // enrols a host through the API (single use), and the listing shows it used.
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { join } from 'node:path';
 import t from 'tap';
+import { cairnCli } from '../test/helpers/cli.js';
 import { start } from '../test/helpers/start.js';
 import { addCanary } from '../test/helpers/directory.js';
 import { Client, newHostKey } from '../agent/client.js';
 
-const run = promisify(execFile);
-const entry = join(import.meta.dirname, 'cairn.ts');
 
 t.test('cairn enrolment-token create / list', async (t) => {
   const s = await start({ only: ['api'] });
   t.teardown(() => s.stop());
   await s.dir.groups.create(s.ctx, { name: 'ops' });
   const env = { ...process.env, CAIRN_DATA_DIR: s.dataDir, CAIRN_TLS__DIR: join(s.dataDir, 'certs') };
-  const cairn = async (args: string[]) => {
-    try {
-      const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', entry, ...args], { env });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  };
+  const cairn = cairnCli(env);
   t.equal((await cairn(['enrolment-token', 'create', '--login-groups', 'nope'])).code, 2, 'unknown group refused');
   const made = await cairn(['enrolment-token', 'create', '--login-groups', 'ops', '--sudo-groups', 'ops', '--minutes', '10', '--description', 'db1']);
   t.equal(made.code, 0, made.stderr);

@@ -1,30 +1,19 @@
 // The CLI's management-API commands (cairn posture, cairn api-key), run as real processes.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
+import { cairnCli } from '../test/helpers/cli.js';
 import { loadConfig } from '../config/load.js';
 import { ApiKeys, openDirectory, systemContext } from '../core/index.js';
 import { testLogger } from '../test/helpers/directory.js';
 
-const run = promisify(execFile);
-const entry = join(import.meta.dirname, 'cairn.ts');
 
 t.test('cairn posture and cairn api-key', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'cairn-cli-api-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const env = { ...process.env, CAIRN_DATA_DIR: dataDir, CAIRN_BOOTSTRAP__ADMIN_PASSWORD: 'Bootstrap-admin-pw-1' };
-  const cairn = async (args: string[]) => {
-    try {
-      const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', entry, ...args], { env });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  };
+  const cairn = cairnCli(env);
   const posture = await cairn(['posture']);
   t.equal(posture.code, 0, posture.stderr);
   t.match(posture.stdout, /PASS {2}MFA is required for administrators/);

@@ -1,14 +1,11 @@
 // The cairn CLI, run as a real process against SQLite and PostgreSQL.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
+import { cairnCli } from '../test/helpers/cli.js';
 import { backends, createPgDatabase } from '../test/helpers/directory.js';
 
-const run = promisify(execFile);
-const entry = join(import.meta.dirname, 'cairn.ts');
 
 for (const backend of backends) {
   t.test(`cairn user/group/audit commands (${backend})`, async (t) => {
@@ -19,19 +16,7 @@ for (const backend of backends) {
       rmSync(dataDir, { recursive: true, force: true });
     });
     const env = { ...process.env, CAIRN_DATA_DIR: dataDir, CAIRN_DATABASE__URL: pgdb?.url ?? '' };
-    const cairn = async (args: string[], input?: string) => {
-      const p = run(process.execPath, ['--import', 'tsx', entry, ...args], { env });
-      if (input !== undefined) {
-        p.child.stdin!.end(input);
-      }
-      try {
-        const { stdout, stderr } = await p;
-        return { code: 0, stdout, stderr };
-      } catch (err) {
-        const e = err as { code: number; stdout: string; stderr: string };
-        return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-      }
-    };
+    const cairn = cairnCli(env);
 
     const first = await cairn(['user', 'add', 'alice', '--name', 'Alice Liddell', '--email', 'alice@example.com', '--password-stdin'], 'Correct-horse-9\n');
     t.equal(first.code, 0, first.stderr);
@@ -69,7 +54,7 @@ for (const backend of backends) {
 }
 
 t.test('configuration errors name the key', async (t) => {
-  const r = await run(process.execPath, ['--import', 'tsx', entry, 'user', 'list'], { env: { ...process.env, CAIRN_LDAP__PORTT: '1' } }).catch((e) => e);
+  const r = await cairnCli({ ...process.env, CAIRN_LDAP__PORTT: '1' })(['user', 'list']);
   t.equal(r.code, 2);
   t.match(r.stderr, /CAIRN_LDAP__PORTT: no config key ldap\.portt/);
 });
