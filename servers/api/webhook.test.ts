@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { backends, createPgDatabase } from '../../test/helpers/directory.js';
 import { start } from '../../test/helpers/start.js';
 
@@ -39,21 +39,28 @@ function receiver(secret: string) {
   return { server, got, state };
 }
 
+/** A receiver listening on loopback and a fresh store (SQLite dir or PostgreSQL database), both torn down with `t`. */
+async function setup(t: Test, backend: string, secret: string) {
+  const rx = receiver(secret);
+  await new Promise<void>((r) => rx.server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => rx.server.close(() => r())));
+  const port = (rx.server.address() as { port: number }).port;
+  const dataDir = mkdtempSync(join(tmpdir(), 'cairn-webhook-'));
+  const pgdb = backend === 'pg' ? await createPgDatabase() : null;
+  t.teardown(async () => {
+    rmSync(dataDir, { recursive: true, force: true });
+    await pgdb?.drop();
+  });
+  const store = { dataDir, tls: { dir: join(dataDir, 'certs') }, database: { url: pgdb?.url ?? '' } };
+  return { rx, port, store };
+}
+
 for (const backend of backends) {
   t.test(`webhook delivers every event in order across a restart, on ${backend}`, async (t) => {
     const secret = 'webhook-test-secret-canary';
-    const rx = receiver(secret);
-    await new Promise<void>((r) => rx.server.listen(0, '127.0.0.1', r));
-    t.teardown(() => new Promise<void>((r) => rx.server.close(() => r())));
-    const port = (rx.server.address() as { port: number }).port;
-    const dataDir = mkdtempSync(join(tmpdir(), 'cairn-webhook-'));
-    const pgdb = backend === 'pg' ? await createPgDatabase() : null;
-    t.teardown(async () => {
-      rmSync(dataDir, { recursive: true, force: true });
-      await pgdb?.drop();
-    });
+    const { rx, port, store } = await setup(t, backend, secret);
     const overrides = {
-      dataDir, tls: { dir: join(dataDir, 'certs') }, database: { url: pgdb?.url ?? '' },
+      ...store,
       api: { webhook: { url: `http://127.0.0.1:${port}/cairn-events`, secret, pollMs: 200, maxBackoffMs: 300, batchSize: 7 } },
     };
     const waitFor = async (what: string, pred: () => Promise<boolean> | boolean) => {
@@ -92,18 +99,10 @@ for (const backend of backends) {
 for (const backend of backends) {
   t.test(`two instances on one store: one delivers, none duplicates, on ${backend}`, async (t) => {
     const secret = 'two-instances-secret';
-    const rx = receiver(secret);
-    await new Promise<void>((r) => rx.server.listen(0, '127.0.0.1', r));
-    t.teardown(() => new Promise<void>((r) => rx.server.close(() => r())));
-    const dataDir = mkdtempSync(join(tmpdir(), 'cairn-webhook2-'));
-    const pgdb = backend === 'pg' ? await createPgDatabase() : null;
-    t.teardown(async () => {
-      rmSync(dataDir, { recursive: true, force: true });
-      await pgdb?.drop();
-    });
+    const { rx, port, store } = await setup(t, backend, secret);
     const overrides = {
-      dataDir, tls: { dir: join(dataDir, 'certs') }, database: { url: pgdb?.url ?? '' },
-      api: { webhook: { url: `http://127.0.0.1:${(rx.server.address() as { port: number }).port}/e`, secret, pollMs: 100, batchSize: 3 } },
+      ...store,
+      api: { webhook: { url: `http://127.0.0.1:${port}/e`, secret, pollMs: 100, batchSize: 3 } },
     };
     const one = await start({ only: ['api'], overrides });
     const two = await start({ only: ['api'], overrides });
