@@ -2,6 +2,7 @@
 // certificate are generated once under tls.dir (git-ignored) and reused on later starts.
 import { X509Certificate, webcrypto, createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import 'reflect-metadata'; // @peculiar/x509 (via tsyringe) needs it loaded first
 import * as x509 from '@peculiar/x509';
@@ -40,7 +41,9 @@ export async function generateCertificates(dir: string, hostnames: readonly stri
     ],
   });
   const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const names = [...new Set(['localhost', ...hostnames])];
+  // libldap verifies a `localhost` URL against the machine's hostname, so the dev certificate
+  // names that too.
+  const names = [...new Set(['localhost', ...hostnames, hostname()])];
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: `CN=${names.find((n) => n !== 'localhost') ?? 'localhost'}, O=Cairn`,
