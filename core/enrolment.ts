@@ -311,27 +311,6 @@ export class HostAgents {
     });
   }
 
-  /**
-   * A system deleted by an admin (DELETE /systems/{id}, the CLI) takes its host binding with it
-   * (foreign key); this removes the host's LDAP service account too, so the credential of a
-   * decommissioned host stops working. Servers call it once; returns the unsubscribe function.
-   */
-  watchSystemDeletions(): () => void {
-    return this.#d.feed.subscribe((change) => {
-      if (change.kind !== 'system' || change.action !== 'deleted') return;
-      const name = hostAccountName(change.id);
-      void (async () => {
-        const sa = await this.#accounts.findByName(change.orgId, name);
-        if (!sa || !sa.description.endsWith('(cairn-agent)')) return;
-        const ctx: ActionContext = { orgId: change.orgId, actor: { type: 'system', id: null, name: 'cairn-agent-cleanup' }, clientIp: null, service: 'api' };
-        await this.#accounts.delete(ctx, sa.id);
-      })().catch((err: unknown) => {
-        const e = toCairnError(err);
-        if (e.code !== 'not_found') this.#d.log.error({ err: e.message, systemId: change.id }, 'could not remove the service account of a deleted host');
-      });
-    });
-  }
-
   /** Deregistration: the host's LDAP credential is deleted, its key forgotten, the system removed. */
   async deregister(ctx: ActionContext, systemId: string): Promise<void> {
     const binding = await this.binding(ctx.orgId, systemId);
