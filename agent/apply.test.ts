@@ -19,7 +19,7 @@ const CA = `-----BEGIN CERTIFICATE-----\nMIIBdzCCAR2gAwIBAgIUQ2Fpcm4tdGVzdC1jYS0
 const config = (over: Partial<HostConfig> = {}): HostConfig => ({
   configVersion: 'abc123', system: { id: '2b7c0a7e-0000-4000-8000-000000000001', hostname: 'web1.example.com', state: 'enrolled' },
   ldap: { uris: ['ldaps://cairn.example.com:6636'], baseDn: 'dc=example,dc=com', usersDn: 'ou=Users,dc=example,dc=com', groupsDn: 'ou=Groups,dc=example,dc=com', bindDn: 'cn=host-2b7c0a7e00004000,ou=Services,dc=example,dc=com', schema: 'rfc2307' },
-  caPem: CA, loginGroups: ['ops', 'devs'], sudoGroups: ['admins'], syncIntervalSeconds: 300, mfaForSsh: false, ...over,
+  caPem: CA, loginGroups: ['ops', 'devs'], sudoGroups: ['admins'], syncIntervalSeconds: 300, mfaForSsh: false, rotateCredential: false, ...over,
 });
 const render = (c: HostConfig) => renderAll({ config: c, bindPassword: 'bind-pw-123', original: () => null, agentCommand: '/usr/local/bin/cairn-agent' });
 

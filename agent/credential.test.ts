@@ -1,7 +1,8 @@
 // The host's LDAP credential as a real LDAP client sees it (ldapwhoami over LDAPS against
 // Cairn's LDAP server), with cairn-agent writing into a temporary root: disabling the system
-// refuses the host's bind at once and enabling it restores it.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// refuses the host's bind at once and enabling it restores it; an admin-requested rotation
+// rewrites sssd.conf with a new password that binds while the old one stops once confirmed.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -9,6 +10,7 @@ import { apiClient, loginWithEnrollment } from '../test/helpers/api.js';
 import { addCanary } from '../test/helpers/directory.js';
 import { ldapTool } from '../test/helpers/ldap.js';
 import { start } from '../test/helpers/start.js';
+import { Client, loadHostKey } from './client.js';
 import { run, type Io } from './main.js';
 
 const quiet = (): Io & { text: string } => {
@@ -55,5 +57,51 @@ t.test('the host credential seen through ldapwhoami', async (t) => {
     t.equal(await whoami(first), `dn:${first.dn}`, 'binds again');
     const events = (await call('GET', `/events?event_type=system.updated&limit=10`)).json.items;
     t.same(events.map((e: { changes: { hostCredential?: { to: string } } }) => e.changes.hostCredential?.to).sort(), ['active', 'disabled'], 'both audited on the system event');
+  });
+
+  await t.test('an admin asks for a rotation: sync rewrites sssd.conf, the old password stops once confirmed', async (t) => {
+    t.equal((await call('POST', '/systems/00000000-0000-4000-8000-000000000000/rotate-credential')).status, 404, 'unknown system');
+    t.equal((await call('POST', `/systems/${systemId}/rotate-credential`)).status, 202);
+    const dry = quiet();
+    t.equal(await run(['sync', '--dry-run', '--root', root], dry), 0, dry.text);
+    t.match(dry.text, /^would rotate the LDAP bind password$/m);
+    t.same(sssdCredential(), first, 'dry-run: sssd.conf unchanged');
+    t.equal(await whoami(first), `dn:${first.dn}`, 'and the server still has the old password only');
+
+    const sync = quiet();
+    t.equal(await run(['sync', '--root', root], sync), 0, sync.text);
+    t.match(sync.text, /^rotated the LDAP bind password$/m);
+    t.match(sync.text, /^updated \/etc\/sssd\/sssd\.conf$/m);
+    t.notOk(sync.text.includes(sssdCredential().password), 'the new password is not printed');
+    const second = sssdCredential();
+    addCanary(second.password);
+    t.not(second.password, first.password, 'sssd.conf holds a new password');
+    t.equal(second.dn, first.dn, 'for the same account');
+    t.equal(statSync(join(root, 'etc/sssd/sssd.conf')).mode & 0o7777, 0o600, 'still 0600');
+    t.equal(JSON.parse(readFileSync(join(root, 'var/lib/cairn-agent/state.json'), 'utf8')).bindPassword, second.password, 'and the agent state');
+    t.equal(await whoami(second), `dn:${second.dn}`, 'ldapwhoami with the new password');
+    t.equal(await whoami(first), 'exit 49', 'the old one is refused: the host confirmed in its heartbeat');
+    const again = quiet();
+    t.equal(await run(['sync', '--root', root], again), 0, again.text);
+    t.match(again.text, /^no changes$/m, 'done: the next sync changes nothing');
+
+    // A host that fetched a password and lost it before saving keeps binding with the one it
+    // has, and is told to rotate again at its next sync.
+    const state = JSON.parse(readFileSync(join(root, 'var/lib/cairn-agent/state.json'), 'utf8'));
+    const client = new Client(s.url, readFileSync(s.caFile, 'utf8'));
+    const lost = (await client.call<{ bindPassword: string }>('POST', '/api/v1/agent/credential', { sign: { hostId: state.systemId, key: loadHostKey(readFileSync(join(root, 'var/lib/cairn-agent/host.key'), 'utf8')) } })).bindPassword;
+    addCanary(lost);
+    t.equal(await whoami(second), `dn:${second.dn}`, 'the password in sssd.conf still binds');
+    const recover = quiet();
+    t.equal(await run(['sync', '--root', root], recover), 0, recover.text);
+    t.match(recover.text, /^rotated the LDAP bind password$/m, 'the unconfirmed rotation is done again');
+    const third = sssdCredential();
+    addCanary(third.password);
+    t.equal(await whoami(third), `dn:${third.dn}`);
+    t.equal(await whoami(second), 'exit 49');
+    t.equal(await whoami({ dn: first.dn, password: lost }), 'exit 49', 'the lost password never becomes valid again');
+    const events = (await call('GET', '/events?event_type=agent.credential_rotated&limit=10')).json.items;
+    t.equal(events.length, 3, 'every rotation audited');
+    t.equal((await call('GET', '/events?event_type=agent.credential_rotation_requested&limit=10')).json.items.length, 1);
   });
 });

@@ -100,6 +100,18 @@ async function sync(o: Opts, s: AgentState, io: Io, given?: HostConfig): Promise
   const raw = given ?? (await client.call<HostConfig>('GET', '/api/v1/agent/config', { sign }));
   const { config, warnings } = checkConfig(raw);
   for (const w of warnings) io.err(`warning: ${w}`);
+  // Rotation: the new password is saved in the state first, so a failure after this point
+  // leaves the host able to apply it at its next sync (the server keeps the old one valid
+  // until the heartbeat below confirms, and asks again while unconfirmed).
+  const rotating = config.rotateCredential && !o.dryRun;
+  if (config.rotateCredential && o.dryRun) io.out('would rotate the LDAP bind password');
+  if (rotating) {
+    const { bindPassword } = await client.call<{ bindPassword: string }>('POST', '/api/v1/agent/credential', { sign });
+    if (typeof bindPassword !== 'string' || !/^[A-Za-z0-9_-]{16,128}$/.test(bindPassword)) throw new Error('the server sent an unusable bind password');
+    s.bindPassword = bindPassword;
+    saveState(o.root, s);
+    io.out('rotated the LDAP bind password');
+  }
   const files = render(o.root, s, config);
   let result;
   try {
@@ -124,7 +136,9 @@ async function sync(o: Opts, s: AgentState, io: Io, given?: HostConfig): Promise
   s.lastConfig = config;
   s.lastSync = { at: new Date().toISOString(), ok: true, configVersion: config.configVersion, changed: names, error: null };
   saveState(o.root, s);
-  await client.call('POST', '/api/v1/agent/heartbeat', { sign, body: { agentVersion: AGENT_VERSION, configVersion: config.configVersion, changedFiles: names, ok: true, os: osName(o.root) } });
+  await client.call('POST', '/api/v1/agent/heartbeat', {
+    sign, body: { agentVersion: AGENT_VERSION, configVersion: config.configVersion, changedFiles: names, ok: true, os: osName(o.root), ...(rotating ? { credentialApplied: true } : {}) },
+  });
   return names;
 }
 

@@ -1,6 +1,7 @@
 // The per-host LDAP credential of an enrolled host (issue 7), in the core: it follows its
 // system (disabled, enabled again, deleted) in the same transaction as the system change, with
-// one audit event; on SQLite and (when configured) PostgreSQL.
+// one audit event; and its rotation keeps the previous password valid until the host confirms
+// or the overlap ends. On SQLite and (when configured) PostgreSQL.
 import t from 'tap';
 import { backends, testDirectory, type TestDirectory } from '../test/helpers/directory.js';
 import { newHostKey } from '../agent/client.js';
@@ -53,5 +54,66 @@ for (const backend of backends) {
     const [deleted] = await dir.audit.list({ orgId: org.id, eventType: 'system.deleted', order: 'desc', limit: 1 });
     t.same(deleted!.changes, { hostCredential: { account: host.account, deleted: true } });
     t.ok(seen.includes('service_account:deleted'));
+  });
+}
+
+for (const backend of backends) {
+  t.test(`rotating a host's bind password keeps the host connected (${backend})`, async (t) => {
+    const td = await testDirectory(backend);
+    t.teardown(() => td.close());
+    const { dir, ctx, org } = td;
+    const host = await enrolHost(td, 'web2.example.com');
+    const binds = (password: string) => dir.serviceAccounts.verify(org.id, host.account, password, null, 'test').then((a) => !!a);
+    const rotateAsked = async () => (await host.agents.policy(org.id, host.systemId)).rotateCredential;
+    const hostCtx = { ...ctx, actor: { type: 'system' as const, id: host.systemId, name: 'cairn-agent' } };
+    const heartbeat = (credentialApplied: boolean) => host.agents.recordSync(hostCtx, host.systemId, { agentVersion: '0', configVersion: null, changedFiles: [], ok: true, credentialApplied });
+    const OVERLAP = 10 * 60_000;
+
+    t.notOk(await rotateAsked(), 'nothing asked after enrolment');
+    await host.agents.requestRotation(ctx, host.systemId);
+    t.ok(await rotateAsked(), 'the admin asked: the host config says so');
+    t.equal((await dir.audit.list({ orgId: org.id, eventType: 'agent.credential_rotation_requested', limit: 5 })).length, 1, 'the request is audited');
+
+    const lost = await host.agents.rotateCredential(hostCtx, host.systemId, OVERLAP);
+    t.ok(await binds(lost), 'the new password binds');
+    t.ok(await binds(host.password), 'the previous one still binds: the host has not confirmed yet');
+    t.ok(await rotateAsked(), 'unconfirmed: the host is still told to rotate');
+    // The host never saved that one (it crashed): at its next sync it fetches another.
+    const fresh = await host.agents.rotateCredential(hostCtx, host.systemId, OVERLAP);
+    t.ok(await binds(fresh));
+    t.ok(await binds(host.password), 'the password the host last confirmed is the one kept');
+    t.notOk(await binds(lost), 'the lost one is gone');
+    await heartbeat(false);
+    t.ok(await binds(host.password), 'a heartbeat without confirmation changes nothing');
+
+    await heartbeat(true);
+    t.notOk(await binds(host.password), 'confirmed: the previous password is refused');
+    t.ok(await binds(fresh), 'the new one binds');
+    t.notOk(await rotateAsked(), 'nothing more to do');
+    const rotated = await dir.audit.list({ orgId: org.id, eventType: 'agent.credential_rotated', limit: 5 });
+    t.same(rotated.map((e) => e.changes), [
+      { serviceAccount: host.account, previousValidSeconds: 600, requested: true },
+      { serviceAccount: host.account, previousValidSeconds: 600, requested: false },
+    ], 'each rotation audited');
+    const [synced] = await dir.audit.list({ orgId: org.id, eventType: 'agent.synced', order: 'desc', limit: 1 });
+    t.same(synced!.changes, { credentialConfirmed: true }, 'the confirmation is in the heartbeat\'s one event');
+    t.notOk(JSON.stringify(await dir.audit.list({ orgId: org.id, limit: 200 })).includes(fresh), 'no password in the audit trail');
+
+    // Without a confirmation the previous password ends with the overlap.
+    const next = await host.agents.rotateCredential(hostCtx, host.systemId, OVERLAP);
+    t.ok(await binds(fresh));
+    await dir.store('service_accounts').where({ name: host.account }).update({ previous_expires_at: Date.now() - 1 });
+    t.notOk(await binds(fresh), 'after the overlap the previous password is refused');
+    t.ok(await binds(next));
+
+    // An admin's password reset ends any overlap at once; a disabled host cannot rotate.
+    const account = (await dir.serviceAccounts.findByName(org.id, host.account))!;
+    const fourth = await host.agents.rotateCredential(hostCtx, host.systemId, OVERLAP);
+    const reset = await dir.serviceAccounts.resetPassword(ctx, account.id);
+    t.notOk(await binds(fourth), 'reset: the rotated password is gone');
+    t.notOk(await binds(next), 'and so is the previous one');
+    t.ok(await binds(reset));
+    await dir.systems.update(ctx, host.systemId, { state: 'disabled' });
+    await t.rejects(host.agents.rotateCredential(hostCtx, host.systemId, OVERLAP), { code: 'conflict' });
   });
 }

@@ -182,7 +182,10 @@ export class Systems {
   }
 }
 
-type AccountRow = { id: string; org_id: string; name: string; description: string; password_hash: string; permissions: string; state: string; created_at: number; updated_at: number };
+type AccountRow = {
+  id: string; org_id: string; name: string; description: string; password_hash: string; permissions: string; state: string; created_at: number; updated_at: number;
+  previous_password_hash: string | null; previous_expires_at: number | null;
+};
 export const servicePermissions = ['read_directory', 'password_modify'] as const;
 
 export class ServiceAccounts {
@@ -271,7 +274,7 @@ export class ServiceAccounts {
     const password = randomToken(24);
     const hash = await this.#d.hasher.hash(password);
     await mutate(this.#d, ctx, async (trx) => {
-      await trx('service_accounts').where({ id }).update({ password_hash: hash, updated_at: now() });
+      await trx('service_accounts').where({ id }).update({ password_hash: hash, previous_password_hash: null, previous_expires_at: null, updated_at: now() });
       return {
         result: undefined,
         audit: { eventType: 'service_account.password_reset', success: true, resource: { type: 'service_account', id, name: account.name } },
@@ -293,10 +296,15 @@ export class ServiceAccounts {
     });
   }
 
-  /** Bind check for a service account; audited; unknown names cost one dummy hash. */
+  /**
+   * Bind check for a service account; audited; unknown names cost one dummy hash. During a host
+   * credential rotation (core/enrolment.ts) the previous password is accepted until it expires.
+   */
   async verify(orgId: string, name: string, password: string, clientIp: string | null, service: string): Promise<ServiceAccount | null> {
     const row = (await read(() => this.#d.db('service_accounts').where({ org_id: orgId, name: name.toLowerCase() }).first())) as AccountRow | undefined;
-    const ok = (await this.#d.hasher.verify(row?.password_hash ?? null, password)) && row?.state === 'active';
+    const previousValid = !!row?.previous_password_hash && Number(row.previous_expires_at) > now();
+    const matches = (await this.#d.hasher.verify(row?.password_hash ?? null, password)) || (previousValid && (await this.#d.hasher.verify(row!.previous_password_hash, password)));
+    const ok = matches && row?.state === 'active';
     await this.#d.audit.record(
       { orgId, actor: { type: 'service_account', id: row?.id ?? null, name: row?.name ?? null }, clientIp, service },
       { eventType: 'service_account.bind', success: !!ok, reason: ok ? null : row ? 'invalid_credentials' : 'unknown_account', resource: row ? { type: 'service_account', id: row.id, name: row.name } : null },
