@@ -69,6 +69,16 @@ t.test('what the server sends is validated before anything is rendered', async (
   t.equal(withSss(withSss('passwd: files\n')), withSss('passwd: files\n'));
 });
 
+t.test('MFA for SSH: password + code through PAM only, no offline credential cache', async (t) => {
+  const file = (c: HostConfig, path: string) => render(c).find((f) => f.path === path)!.content;
+  const sshd = file(config({ mfaForSsh: true }), '/etc/ssh/sshd_config.d/50-cairn.conf');
+  t.match(sshd, /^KbdInteractiveAuthentication yes$/m);
+  t.match(sshd, /^AuthenticationMethods keyboard-interactive$/m, 'a key alone does not log in');
+  t.match(file(config({ mfaForSsh: true }), '/etc/sssd/sssd.conf'), /^cache_credentials = false$/m, 'a cached password + code could only be replayed');
+  t.notMatch(file(config(), '/etc/ssh/sshd_config.d/50-cairn.conf'), /AuthenticationMethods|KbdInteractive/, 'without MFA sshd keeps its own methods');
+  t.match(file(config(), '/etc/sssd/sssd.conf'), /^cache_credentials = true$/m);
+});
+
 t.test('the real tools accept the rendered files', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cairn-render-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

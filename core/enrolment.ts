@@ -10,7 +10,7 @@ import { CairnError, conflict, invalidInput, notFound, toCairnError } from './er
 import type { Groups } from './groups.js';
 import type { Policies } from './policies.js';
 import type { ServiceAccounts, Systems } from './resources.js';
-import type { ActionContext, System } from './types.js';
+import type { ActionContext, MfaPolicy, System } from './types.js';
 
 export const ENROLMENT_TOKEN_PREFIX = 'cairn-enrol-';
 
@@ -93,6 +93,14 @@ export function verifyHostSignature(key: KeyObject, message: string, signatureB6
     return false;
   }
 }
+
+/**
+ * Whether hosts must ask for password + code at SSH login. Hosts check passwords with LDAP
+ * binds, and a bind under an LDAP MFA requirement only succeeds with the code appended, so
+ * this reads the LDAP setting and nothing else: host and LDAP policy cannot disagree. The
+ * one place the agent's MFA reads the MFA policy.
+ */
+export const sshRequiresMfa = (policy: MfaPolicy): boolean => policy.required.ldap;
 
 /** The per-host LDAP service account's name, derived from the system id. */
 export const hostAccountName = (systemId: string) => `host-${systemId.replace(/-/g, '').slice(0, 20)}`;
@@ -299,7 +307,7 @@ export class HostAgents {
     const mfa = await this.#policies.mfaPolicy(orgId);
     return {
       system, serviceAccountName: account?.state === 'active' ? account.name : null,
-      loginGroups: await names(system.loginGroupIds), sudoGroups: await names(system.sudoGroupIds), mfaForSsh: !!mfa.required.host,
+      loginGroups: await names(system.loginGroupIds), sudoGroups: await names(system.sudoGroupIds), mfaForSsh: sshRequiresMfa(mfa),
       rotateCredential: !!account && (binding!.rotateRequestedAt !== null || account.previous_password_hash !== null),
     };
   }

@@ -1,7 +1,8 @@
 // The per-host LDAP credential of an enrolled host (issue 7), in the core: it follows its
 // system (disabled, enabled again, deleted) in the same transaction as the system change, with
 // one audit event; and its rotation keeps the previous password valid until the host confirms
-// or the overlap ends. On SQLite and (when configured) PostgreSQL.
+// or the overlap ends. The host's SSH MFA follows the LDAP MFA policy. On SQLite and (when
+// configured) PostgreSQL.
 import t from 'tap';
 import { backends, testDirectory, type TestDirectory } from '../test/helpers/directory.js';
 import { newHostKey } from '../agent/client.js';
@@ -117,3 +118,15 @@ for (const backend of backends) {
     await t.rejects(host.agents.rotateCredential(hostCtx, host.systemId, OVERLAP), { code: 'conflict' });
   });
 }
+
+t.test('the host config asks for MFA at SSH exactly when LDAP binds need it', async (t) => {
+  const td = await testDirectory('sqlite');
+  t.teardown(() => td.close());
+  const host = await enrolHost(td, 'web3.example.com');
+  const mfaForSsh = async () => (await host.agents.policy(td.org.id, host.systemId)).mfaForSsh;
+  t.notOk(await mfaForSsh(), 'off by default, as for LDAP');
+  await td.dir.policies.setMfaRequired(td.ctx, { host: true });
+  t.notOk(await mfaForSsh(), 'the host protocol setting does not decide it: binds would still take the password alone');
+  await td.dir.policies.setMfaRequired(td.ctx, { ldap: true });
+  t.ok(await mfaForSsh(), 'LDAP MFA required: hosts ask for password + code');
+});
