@@ -21,7 +21,7 @@ const config = (over: Partial<HostConfig> = {}): HostConfig => ({
   ldap: { uris: ['ldaps://cairn.example.com:6636'], baseDn: 'dc=example,dc=com', usersDn: 'ou=Users,dc=example,dc=com', groupsDn: 'ou=Groups,dc=example,dc=com', bindDn: 'cn=host-2b7c0a7e00004000,ou=Services,dc=example,dc=com', schema: 'rfc2307' },
   caPem: CA, loginGroups: ['ops', 'devs'], sudoGroups: ['admins'], syncIntervalSeconds: 300, mfaForSsh: false, rotateCredential: false, ...over,
 });
-const render = (c: HostConfig) => renderAll({ config: c, bindPassword: 'bind-pw-123', original: () => null, agentCommand: '/usr/local/bin/cairn-agent' });
+const render = (c: HostConfig) => renderAll({ config: c, bindPassword: 'bind-pw-123', original: () => null, agentCommand: '/usr/local/bin/cairn-agent', authselect: false });
 
 t.test('a failed step rolls the run back and names the file', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'cairn-apply-'));

@@ -7,16 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { apiClient, loginWithEnrollment } from '../test/helpers/api.js';
+import { io } from '../test/helpers/agent.js';
 import { addCanary } from '../test/helpers/directory.js';
 import { ldapTool } from '../test/helpers/ldap.js';
 import { start } from '../test/helpers/start.js';
 import { Client, loadHostKey } from './client.js';
-import { run, type Io } from './main.js';
-
-const quiet = (): Io & { text: string } => {
-  const io = { text: '', out: (s: string) => void (io.text += s + '\n'), err: (s: string) => void (io.text += s + '\n') };
-  return io;
-};
+import { run } from './main.js';
 
 t.test('the host credential seen through ldapwhoami', async (t) => {
   const s = await start({ only: ['api', 'ldap'], overrides: { agent: { ldapUris: ['ldaps://127.0.0.1:1'] } } });
@@ -32,9 +28,9 @@ t.test('the host credential seen through ldapwhoami', async (t) => {
   const call = (method: string, path: string, body?: unknown) => c.call(method, `/api/v1${path}`, { token: admin, ...(body !== undefined ? { body } : {}) });
   const tok = await call('POST', '/agent/enrolment-tokens', {});
   addCanary(tok.json.secret);
-  const enrol = quiet();
-  const enrolled = await run(['enroll', '--server', s.url, '--token', tok.json.secret, '--ca-file', s.caFile, '--hostname', 'web1.example.com', '--root', root], enrol);
-  t.equal(enrolled, 0, enrolled === 0 ? 'enrolled into a temporary root' : enrol.text);
+  const enrol = io();
+  const enrolled = await run(['enroll', '--server', s.url, '--token', tok.json.secret, '--ca-file', s.caFile, '--hostname', 'web1.example.com', '--root', root], enrol.io);
+  t.equal(enrolled, 0, enrolled === 0 ? 'enrolled into a temporary root' : enrol.errors());
   const systemId = JSON.parse(readFileSync(join(root, 'var/lib/cairn-agent/state.json'), 'utf8')).systemId as string;
 
   /** The bind DN and password sssd.conf holds right now. */
@@ -62,17 +58,17 @@ t.test('the host credential seen through ldapwhoami', async (t) => {
   await t.test('an admin asks for a rotation: sync rewrites sssd.conf, the old password stops once confirmed', async (t) => {
     t.equal((await call('POST', '/systems/00000000-0000-4000-8000-000000000000/rotate-credential')).status, 404, 'unknown system');
     t.equal((await call('POST', `/systems/${systemId}/rotate-credential`)).status, 202);
-    const dry = quiet();
-    t.equal(await run(['sync', '--dry-run', '--root', root], dry), 0, dry.text);
-    t.match(dry.text, /^would rotate the LDAP bind password$/m);
+    const dry = io();
+    t.equal(await run(['sync', '--dry-run', '--root', root], dry.io), 0, dry.errors());
+    t.match(dry.text(), /^would rotate the LDAP bind password$/m);
     t.same(sssdCredential(), first, 'dry-run: sssd.conf unchanged');
     t.equal(await whoami(first), `dn:${first.dn}`, 'and the server still has the old password only');
 
-    const sync = quiet();
-    t.equal(await run(['sync', '--root', root], sync), 0, sync.text);
-    t.match(sync.text, /^rotated the LDAP bind password$/m);
-    t.match(sync.text, /^updated \/etc\/sssd\/sssd\.conf$/m);
-    t.notOk(sync.text.includes(sssdCredential().password), 'the new password is not printed');
+    const sync = io();
+    t.equal(await run(['sync', '--root', root], sync.io), 0, sync.errors());
+    t.match(sync.text(), /^rotated the LDAP bind password$/m);
+    t.match(sync.text(), /^updated \/etc\/sssd\/sssd\.conf$/m);
+    t.notOk(sync.text().includes(sssdCredential().password), 'the new password is not printed');
     const second = sssdCredential();
     addCanary(second.password);
     t.not(second.password, first.password, 'sssd.conf holds a new password');
@@ -81,9 +77,9 @@ t.test('the host credential seen through ldapwhoami', async (t) => {
     t.equal(JSON.parse(readFileSync(join(root, 'var/lib/cairn-agent/state.json'), 'utf8')).bindPassword, second.password, 'and the agent state');
     t.equal(await whoami(second), `dn:${second.dn}`, 'ldapwhoami with the new password');
     t.equal(await whoami(first), 'exit 49', 'the old one is refused: the host confirmed in its heartbeat');
-    const again = quiet();
-    t.equal(await run(['sync', '--root', root], again), 0, again.text);
-    t.match(again.text, /^no changes$/m, 'done: the next sync changes nothing');
+    const again = io();
+    t.equal(await run(['sync', '--root', root], again.io), 0, again.errors());
+    t.match(again.text(), /^no changes$/m, 'done: the next sync changes nothing');
 
     // A host that fetched a password and lost it before saving keeps binding with the one it
     // has, and is told to rotate again at its next sync.
@@ -92,9 +88,9 @@ t.test('the host credential seen through ldapwhoami', async (t) => {
     const lost = (await client.call<{ bindPassword: string }>('POST', '/api/v1/agent/credential', { sign: { hostId: state.systemId, key: loadHostKey(readFileSync(join(root, 'var/lib/cairn-agent/host.key'), 'utf8')) } })).bindPassword;
     addCanary(lost);
     t.equal(await whoami(second), `dn:${second.dn}`, 'the password in sssd.conf still binds');
-    const recover = quiet();
-    t.equal(await run(['sync', '--root', root], recover), 0, recover.text);
-    t.match(recover.text, /^rotated the LDAP bind password$/m, 'the unconfirmed rotation is done again');
+    const recover = io();
+    t.equal(await run(['sync', '--root', root], recover.io), 0, recover.errors());
+    t.match(recover.text(), /^rotated the LDAP bind password$/m, 'the unconfirmed rotation is done again');
     const third = sssdCredential();
     addCanary(third.password);
     t.equal(await whoami(third), `dn:${third.dn}`);
