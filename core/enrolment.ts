@@ -308,7 +308,8 @@ export class HostAgents {
     return {
       system, serviceAccountName: account?.state === 'active' ? account.name : null,
       loginGroups: await names(system.loginGroupIds), sudoGroups: await names(system.sudoGroupIds), mfaForSsh: sshRequiresMfa(mfa),
-      rotateCredential: !!account && (binding!.rotateRequestedAt !== null || account.previous_password_hash !== null),
+      // A disabled host cannot rotate (its account is disabled); it is asked again once enabled.
+      rotateCredential: account?.state === 'active' && (binding!.rotateRequestedAt !== null || account.previous_password_hash !== null),
     };
   }
 

@@ -114,8 +114,12 @@ for (const backend of backends) {
     t.notOk(await binds(fourth), 'reset: the rotated password is gone');
     t.notOk(await binds(next), 'and so is the previous one');
     t.ok(await binds(reset));
+    await host.agents.requestRotation(ctx, host.systemId);
     await dir.systems.update(ctx, host.systemId, { state: 'disabled' });
+    t.notOk(await rotateAsked(), 'a disabled host is not asked to rotate');
     await t.rejects(host.agents.rotateCredential(hostCtx, host.systemId, OVERLAP), { code: 'conflict' });
+    await dir.systems.update(ctx, host.systemId, { state: 'enrolled' });
+    t.ok(await rotateAsked(), 'and is asked again once enabled');
   });
 }
 
