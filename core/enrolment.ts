@@ -359,7 +359,6 @@ export class HostAgents {
     });
   }
 
-  /** A sync report (heartbeat): contact time, agent version, applied config; audited. */
   /**
    * A sync report (heartbeat): contact time, agent version, applied config; audited. With
    * `credentialApplied` the host confirms that SSSD now uses its newest bind password: the
