@@ -19,9 +19,9 @@ const CA = `-----BEGIN CERTIFICATE-----\nMIIBdzCCAR2gAwIBAgIUQ2Fpcm4tdGVzdC1jYS0
 const config = (over: Partial<HostConfig> = {}): HostConfig => ({
   configVersion: 'abc123', system: { id: '2b7c0a7e-0000-4000-8000-000000000001', hostname: 'web1.example.com', state: 'enrolled' },
   ldap: { uris: ['ldaps://cairn.example.com:6636'], baseDn: 'dc=example,dc=com', usersDn: 'ou=Users,dc=example,dc=com', groupsDn: 'ou=Groups,dc=example,dc=com', bindDn: 'cn=host-2b7c0a7e00004000,ou=Services,dc=example,dc=com', schema: 'rfc2307' },
-  caPem: CA, loginGroups: ['ops', 'devs'], sudoGroups: ['admins'], syncIntervalSeconds: 300, mfaForSsh: false, ...over,
+  caPem: CA, loginGroups: ['ops', 'devs'], sudoGroups: ['admins'], syncIntervalSeconds: 300, mfaForSsh: false, rotateCredential: false, ...over,
 });
-const render = (c: HostConfig) => renderAll({ config: c, bindPassword: 'bind-pw-123', original: () => null, agentCommand: '/usr/local/bin/cairn-agent' });
+const render = (c: HostConfig) => renderAll({ config: c, bindPassword: 'bind-pw-123', original: () => null, agentCommand: '/usr/local/bin/cairn-agent', authselect: false });
 
 t.test('a failed step rolls the run back and names the file', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'cairn-apply-'));
@@ -67,6 +67,16 @@ t.test('what the server sends is validated before anything is rendered', async (
   t.equal(accessFilter(config({ loginGroups: [] })), '(!(objectClass=*))', 'no login group: nobody');
   t.equal(withSss('passwd: compat sss\n'), 'passwd: compat sss\ngroup: files sss\nshadow: files sss\nsudoers: files sss\n', 'sss is never added twice');
   t.equal(withSss(withSss('passwd: files\n')), withSss('passwd: files\n'));
+});
+
+t.test('MFA for SSH: password + code through PAM only, no offline credential cache', async (t) => {
+  const file = (c: HostConfig, path: string) => render(c).find((f) => f.path === path)!.content;
+  const sshd = file(config({ mfaForSsh: true }), '/etc/ssh/sshd_config.d/50-cairn.conf');
+  t.match(sshd, /^KbdInteractiveAuthentication yes$/m);
+  t.match(sshd, /^AuthenticationMethods keyboard-interactive$/m, 'a key alone does not log in');
+  t.match(file(config({ mfaForSsh: true }), '/etc/sssd/sssd.conf'), /^cache_credentials = false$/m, 'a cached password + code could only be replayed');
+  t.notMatch(file(config(), '/etc/ssh/sshd_config.d/50-cairn.conf'), /AuthenticationMethods|KbdInteractive/, 'without MFA sshd keeps its own methods');
+  t.match(file(config(), '/etc/sssd/sssd.conf'), /^cache_credentials = true$/m);
 });
 
 t.test('the real tools accept the rendered files', async (t) => {

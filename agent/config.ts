@@ -11,6 +11,8 @@ export interface HostConfig {
   sudoGroups: string[];
   syncIntervalSeconds: number;
   mfaForSsh: boolean;
+  /** Fetch a new LDAP bind password at this sync (an admin asked, or the last rotation is unconfirmed). */
+  rotateCredential: boolean;
 }
 
 /** Group names the agent writes into filters and sudoers: no escaping is ever needed for these. */
@@ -34,6 +36,7 @@ export function checkConfig(c: HostConfig): Checked {
   if (typeof c.caPem !== 'string' || !/^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n*$/.test(c.caPem)) fail('caPem');
   if (!Number.isInteger(c.syncIntervalSeconds) || c.syncIntervalSeconds < 30 || c.syncIntervalSeconds > 86400) fail('syncIntervalSeconds');
   if (typeof c.mfaForSsh !== 'boolean') fail('mfaForSsh');
+  if (typeof c.rotateCredential !== 'boolean') fail('rotateCredential');
   if (typeof c.configVersion !== 'string' || !/^[0-9a-f]{1,64}$/.test(c.configVersion)) fail('configVersion');
   const groups = (list: unknown, what: string) => {
     if (!Array.isArray(list)) fail(what);

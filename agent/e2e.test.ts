@@ -3,7 +3,8 @@
 // never changed. Cairn (API + LDAP) runs here; in the namespace `cairn-agent enroll` writes the
 // real /etc/sssd/sssd.conf, nsswitch, PAM profile, sudoers and sshd drop-ins; a real SSSD then
 // serves getent, id, sss_ssh_authorizedkeys, pam_sss (pamtester) and sudo -l. The admin removes
-// alice from the login group, the agent syncs, her next login is refused; unenroll leaves /etc
+// alice from the login group, the agent syncs, her next login is refused; then MFA is required
+// for LDAP: after a sync sshd accepts only password + TOTP code; unenroll leaves /etc
 // byte for byte as it was. systemctl is a stub that records calls (no systemd here, and a real
 // one must never be touched by a test).
 import { execFileSync, spawn } from 'node:child_process';
@@ -15,6 +16,7 @@ import { createInterface } from 'node:readline';
 import t from 'tap';
 import { addCanary } from '../test/helpers/directory.js';
 import { apiClient, loginWithEnrollment } from '../test/helpers/api.js';
+import { totpCode } from '../core/index.js';
 import { start } from '../test/helpers/start.js';
 
 const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop';
@@ -56,9 +58,9 @@ printf '%s\n' "$CAROL_PW" | pamtester cairn-e2e carol authenticate acct_mgmt >/d
 echo "SUDO $(sudo -l -U alice 2>&1 | tr '\n' ' ')"
 echo "SUDO_CAROL $(sudo -l -U carol 2>&1 | tr '\n' ' ')"
 SSHD=
+startsshd() { /usr/sbin/sshd -D -e -p "$SSHPORT" -o ListenAddress=127.0.0.1 >>"$WORK/sshd.log" 2>&1 & SSHD=$!; for i in $(seq 40); do (exec 3<>/dev/tcp/127.0.0.1/$SSHPORT) 2>/dev/null && break; sleep 0.25; done; }
 if [ -x /usr/sbin/sshd ]; then
-  /usr/sbin/sshd -D -e -p "$SSHPORT" -o ListenAddress=127.0.0.1 >"$WORK/sshd.log" 2>&1 & SSHD=$!
-  for i in $(seq 40); do (exec 3<>/dev/tcp/127.0.0.1/$SSHPORT) 2>/dev/null && break; sleep 0.25; done
+  startsshd
   SSHOPTS="-p $SSHPORT -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=15"
   echo "SSH_KEY $(ssh $SSHOPTS -i "$WORK/alice_key" -o BatchMode=yes -o PasswordAuthentication=no alice@127.0.0.1 'id -un; test -d /home/alice && echo home' 2>>"$WORK/ssh.err" | tr '\n' ' ')"
   echo "SSH_PW $(SSHPASS="$ALICE_PW" sshpass -e ssh $SSHOPTS -o PubkeyAuthentication=no -o PreferredAuthentications=password,keyboard-interactive alice@127.0.0.1 id -un 2>>"$WORK/ssh.err")"
@@ -71,6 +73,19 @@ sss_cache -E >/dev/null 2>&1
 printf '%s\n' "$ALICE_PW" | pamtester cairn-e2e alice authenticate acct_mgmt >/dev/null 2>&1; echo "PAM_ALICE_AFTER $?"
 if [ -n "$SSHD" ]; then
   ssh $SSHOPTS -i "$WORK/alice_key" -o BatchMode=yes -o PasswordAuthentication=no alice@127.0.0.1 id -un >/dev/null 2>>"$WORK/ssh.err"; echo "SSH_KEY_AFTER $?"
+fi
+# MFA: the admin puts alice back, requires MFA for LDAP and enrols her TOTP; the next sync
+# follows the LDAP policy. sssd and sshd restart as systemctl would restart them.
+echo MFA
+read go TOTP_SECRET
+agent sync > "$WORK/sync-mfa.out" 2>&1; echo "SYNC_MFA $?"
+kill $SSSD 2>/dev/null; wait $SSSD 2>/dev/null; startsssd
+if [ -n "$SSHD" ]; then
+  kill $SSHD 2>/dev/null; wait $SSHD 2>/dev/null; startsshd
+  sshpw() { SSHPASS="$1" sshpass -e ssh $SSHOPTS -o PubkeyAuthentication=no -o PreferredAuthentications=keyboard-interactive,password alice@127.0.0.1 id -un 2>>"$WORK/ssh.err"; }
+  sshpw "$ALICE_PW" >/dev/null; echo "SSH_MFA_PW_ONLY $?"
+  ssh $SSHOPTS -i "$WORK/alice_key" -o BatchMode=yes alice@127.0.0.1 id -un >/dev/null 2>>"$WORK/ssh.err"; echo "SSH_MFA_KEY_ONLY $?"
+  echo "SSH_MFA $(sshpw "$ALICE_PW$(oathtool --totp -b "$TOTP_SECRET")")"
   kill $SSHD 2>/dev/null; wait $SSHD 2>/dev/null
 fi
 agent unenroll > "$WORK/unenroll.out" 2>&1; echo "UNENROLL $?"
@@ -81,7 +96,7 @@ echo "END ok"
 `;
 
 t.test('cairn-agent end to end with SSSD, pam_sss and sudo in a private mount namespace', async (t) => {
-  const need = ['sssd', 'pamtester', 'sss_ssh_authorizedkeys', 'getent', 'unshare', 'sudo', 'diff'];
+  const need = ['sssd', 'pamtester', 'sss_ssh_authorizedkeys', 'getent', 'unshare', 'sudo', 'diff', 'oathtool'];
   const missing = need.filter((c) => !['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((d) => existsSync(join(d, c))));
   if (process.getuid?.() !== 0 || missing.length || !existsSync(new URL('../servers/ldap/main.ts', import.meta.url))) {
     t.fail(`needs root, the LDAP server and the packages in test/debian-packages.txt (missing: ${missing.join(', ') || 'root or servers/ldap'})`);
@@ -133,7 +148,7 @@ t.test('cairn-agent end to end with SSSD, pam_sss and sudo in a private mount na
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const results: Record<string, string> = {};
-  const timer = setTimeout(() => child.kill('SIGKILL'), 100_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
   await new Promise<void>((resolve) => {
     const rl = createInterface({ input: child.stdout });
     rl.on('line', (line) => {
@@ -143,6 +158,16 @@ t.test('cairn-agent end to end with SSSD, pam_sss and sudo in a private mount na
           // The admin takes alice out of the login group; the host applies it at its next sync.
           t.equal((await call('DELETE', `/groups/${devs.id}/members/${alice.id}`)).status, 204);
           child.stdin.write('go\n');
+        })();
+      } else if (line === 'MFA') {
+        void (async () => {
+          t.equal((await call('PUT', `/groups/${devs.id}/members/${alice.id}`)).status, 204);
+          await dir.policies.setMfaRequired(ctx, { ldap: true });
+          const { secret } = await dir.users.beginTotp(ctx, alice.id);
+          addCanary(secret);
+          // Confirmed with the previous step's code, so that the current one is still unused.
+          await dir.users.confirmTotp(ctx, alice.id, totpCode(secret, Date.now() / 1000 - 30));
+          child.stdin.write(`go ${secret}\n`);
         })();
       } else if (sp > 0) results[line.slice(0, sp)] = line.slice(sp + 1);
     });
@@ -169,10 +194,19 @@ t.test('cairn-agent end to end with SSSD, pam_sss and sudo in a private mount na
     t.equal(results.SSH_PW, 'alice', `ssh with her directory password through PAM (sshpass)${results.SSH_PW === 'alice' ? '' : sshContext}`);
     t.not(results.SSH_CAROL, '0', 'carol, outside the login groups, cannot ssh in');
     t.not(results.SSH_KEY_AFTER, '0', 'after leaving the login group, alice cannot ssh in even with her key');
+    t.not(results.SSH_MFA_PW_ONLY, '0', 'with LDAP MFA required, her password alone is refused over SSH');
+    t.not(results.SSH_MFA_KEY_ONLY, '0', 'and so is her key alone (sshd: AuthenticationMethods keyboard-interactive)');
+    t.equal(results.SSH_MFA, 'alice', `password followed by the TOTP code (oathtool) logs her in${results.SSH_MFA === 'alice' ? '' : sshContext}`);
+    const binds = (await dir.audit.list({ orgId: s.org.id, eventType: 'ldap.bind', order: 'desc', limit: 50 })).filter((e) => e.initiatedBy.username === 'alice');
+    t.ok(binds.some((e) => !e.success && e.reason === 'mfa_required'), 'Cairn refused the password-only bind for want of the code');
+    t.ok(binds.some((e) => e.success && e.mfaMeta?.type === 'totp'), 'and accepted the bind with the code as TOTP');
   } else t.fail('openssh-server, openssh-client and sshpass are needed for the SSH part');
   t.equal(results.SYNC, '0', `sync after the change${results.SYNC === '0' ? '' : context}`);
   t.match(file('sync.out'), /^no changes$/m, 'a membership change needs no file change: the access filter is evaluated by SSSD at login');
   t.not(results.PAM_ALICE_AFTER, '0', 'after the admin removed alice from the login group, her next login is refused');
+  t.equal(results.SYNC_MFA, '0', `sync after MFA was required for LDAP${results.SYNC_MFA === '0' ? '' : context}`);
+  t.match(file('sync-mfa.out'), /^updated \/etc\/ssh\/sshd_config\.d\/50-cairn\.conf$/m, 'the sshd drop-in follows the LDAP MFA policy');
+  t.match(file('sync-mfa.out'), /^updated \/etc\/sssd\/sssd\.conf$/m, 'sssd.conf too (no offline credential cache under MFA)');
   t.equal(results.UNENROLL, '0', `unenroll${results.UNENROLL === '0' ? '' : context}`);
   t.equal(results.ETCDIFF, '0', `unenroll leaves /etc byte for byte as before: ${file('etc.diff').slice(0, 3000)}`);
   t.match(file('systemctl.calls'), /enable --now cairn-agent-sync\.timer/, 'the timer is enabled on a real root');

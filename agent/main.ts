@@ -1,11 +1,10 @@
 // cairn-agent: enrol a Linux host with Cairn and keep its SSSD, NSS, PAM, sshd and sudo
 // configuration current. Talks to the management API over HTTPS only (client.ts); applies a
 // declarative configuration (files/) and never runs anything the server sends: the only
-// commands it runs are its own fixed reloads, and only on a real root (not with --root).
+// commands it runs are its own fixed steps (host.ts), and only on a real root (not with --root).
 //
 //   cairn-agent enroll --server https://cairn.example:8443 --token T [--ca-fingerprint FP | --ca-file F]
 //   cairn-agent sync | status | unenroll      [--root DIR] [--dry-run]
-import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname, release, type as osType } from 'node:os';
@@ -13,9 +12,11 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { apply, originalContent, restoreAll, stateDir } from './apply.js';
+import { currentProfile, isSelected, restoreArgv, selectSssd, usesAuthselect, WANTED } from './authselect.js';
 import { ApiError, Client, loadHostKey, newHostKey } from './client.js';
 import { checkConfig, type HostConfig } from './config.js';
 import { renderAll, type ManagedFile } from './files/index.js';
+import { commandsOnPath, type HostCommands } from './host.js';
 import { ensureStateDir, loadKey, loadState, removeState, saveKey, saveState, type AgentState } from './state.js';
 
 export const AGENT_VERSION = '0.1.0';
@@ -25,12 +26,16 @@ const stdio: Io = { out: (s) => process.stdout.write(s.endsWith('\n') ? s : s + 
 
 class Usage extends Error {}
 
-interface Opts { cmd: string; root: string; dryRun: boolean; server?: string; token?: string; caFingerprint?: string; caFile?: string; hostname?: string; agentCommand: string; localOnly: boolean }
+interface Opts {
+  cmd: string; root: string; dryRun: boolean; server?: string; token?: string; caFingerprint?: string; caFile?: string; hostname?: string; agentCommand: string; localOnly: boolean;
+  /** Where the agent's fixed steps run: this host on a real root, nowhere with --root (unless a caller says). */
+  host: HostCommands | null;
+}
 
 function parse(argv: string[]): Opts {
   const [cmd, ...rest] = argv;
   if (!cmd || !['enroll', 'sync', 'status', 'unenroll'].includes(cmd)) throw new Usage(`unknown command ${cmd ?? ''}`.trim());
-  const o: Opts = { cmd, root: '/', dryRun: false, agentCommand: '/usr/local/bin/cairn-agent', localOnly: false };
+  const o: Opts = { cmd, root: '/', dryRun: false, agentCommand: '/usr/local/bin/cairn-agent', localOnly: false, host: null };
   const valued: Record<string, keyof Opts> = {
     '--root': 'root', '--server': 'server', '--token': 'token', '--ca-fingerprint': 'caFingerprint', '--ca-file': 'caFile', '--hostname': 'hostname', '--agent-command': 'agentCommand',
   };
@@ -60,18 +65,18 @@ function osName(root: string): string {
 }
 
 function render(root: string, s: AgentState, c: HostConfig): ManagedFile[] {
-  return renderAll({ config: c, bindPassword: s.bindPassword, original: (p) => originalContent(root, p), agentCommand: s.agentCommand });
+  return renderAll({ config: c, bindPassword: s.bindPassword, original: (p) => originalContent(root, p), agentCommand: s.agentCommand, authselect: usesAuthselect(root) });
 }
 
-const have = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
-
-/** The agent's own fixed reload steps; on a real root only. */
-function reloads(root: string, kinds: Set<string>, io: Io, phase: 'apply' | 'remove'): void {
+/** The agent's own fixed reload steps. */
+function reloads(o: Opts, kinds: Set<string>, io: Io, phase: 'apply' | 'remove'): void {
   if (!kinds.size) return;
-  if (root !== '/') {
+  const host = o.host;
+  if (!host) {
     io.out(`not run (--root): reload ${[...kinds].sort().join(', ')}`);
     return;
   }
+  const have = (bin: string) => host.have(bin);
   const steps: string[][] = [];
   if (kinds.has('systemd') && have('systemctl')) {
     if (phase === 'remove') steps.push(['systemctl', 'disable', '--now', 'cairn-agent-sync.timer']);
@@ -85,9 +90,28 @@ function reloads(root: string, kinds: Set<string>, io: Io, phase: 'apply' | 'rem
   }
   if (kinds.has('sshd') && have('systemctl')) steps.push(['systemctl', 'try-reload-or-restart', 'ssh']);
   for (const argv of steps) {
-    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 60_000 });
-    if (r.status !== 0) io.err(`warning: ${argv.join(' ')} failed: ${(r.stderr || r.error?.message || '').trim().slice(0, 200)}`);
+    const r = host.run(argv);
+    if (r.status !== 0) io.err(`warning: ${argv.join(' ')} failed: ${r.stderr.trim().slice(0, 200)}`);
   }
+}
+
+/** RHEL-like hosts: select authselect's sssd profile (remembering the previous one first). */
+function authselectStep(o: Opts, s: AgentState, io: Io): void {
+  if (!usesAuthselect(o.root)) return;
+  const wanted = `authselect select ${WANTED.join(' ')}`;
+  if (!o.host) {
+    io.out(`not run (--root): ${wanted}`);
+    return;
+  }
+  if (o.dryRun) {
+    if (!isSelected(currentProfile(o.host))) io.out(`would run ${wanted}`);
+    return;
+  }
+  const ran = selectSssd(o.host, !s.authselect, (memo) => {
+    s.authselect = memo;
+    saveState(o.root, s);
+  });
+  if (ran) io.out(`ran ${ran}`);
 }
 
 function clientFor(root: string, s: AgentState): { client: Client; sign: { hostId: string; key: ReturnType<typeof loadHostKey> } } {
@@ -100,10 +124,23 @@ async function sync(o: Opts, s: AgentState, io: Io, given?: HostConfig): Promise
   const raw = given ?? (await client.call<HostConfig>('GET', '/api/v1/agent/config', { sign }));
   const { config, warnings } = checkConfig(raw);
   for (const w of warnings) io.err(`warning: ${w}`);
+  // Rotation: the new password is saved in the state first, so a failure after this point
+  // leaves the host able to apply it at its next sync (the server keeps the old one valid
+  // until the heartbeat below confirms, and asks again while unconfirmed).
+  const rotating = config.rotateCredential && !o.dryRun;
+  if (config.rotateCredential && o.dryRun) io.out('would rotate the LDAP bind password');
+  if (rotating) {
+    const { bindPassword } = await client.call<{ bindPassword: string }>('POST', '/api/v1/agent/credential', { sign });
+    if (typeof bindPassword !== 'string' || !/^[A-Za-z0-9_-]{16,128}$/.test(bindPassword)) throw new Error('the server sent an unusable bind password');
+    s.bindPassword = bindPassword;
+    saveState(o.root, s);
+    io.out('rotated the LDAP bind password');
+  }
   const files = render(o.root, s, config);
   let result;
   try {
     result = apply(o.root, files, { dryRun: o.dryRun });
+    authselectStep(o, s, io);
   } catch (err) {
     if (!o.dryRun) {
       const msg = (err as Error).message;
@@ -120,11 +157,13 @@ async function sync(o: Opts, s: AgentState, io: Io, given?: HostConfig): Promise
   }
   for (const n of names) io.out(`updated ${n}`);
   if (!names.length) io.out('no changes');
-  reloads(o.root, new Set(result.changed.map((f) => f.reload).filter((k): k is NonNullable<typeof k> => !!k)), io, 'apply');
+  reloads(o, new Set(result.changed.map((f) => f.reload).filter((k): k is NonNullable<typeof k> => !!k)), io, 'apply');
   s.lastConfig = config;
   s.lastSync = { at: new Date().toISOString(), ok: true, configVersion: config.configVersion, changed: names, error: null };
   saveState(o.root, s);
-  await client.call('POST', '/api/v1/agent/heartbeat', { sign, body: { agentVersion: AGENT_VERSION, configVersion: config.configVersion, changedFiles: names, ok: true, os: osName(o.root) } });
+  await client.call('POST', '/api/v1/agent/heartbeat', {
+    sign, body: { agentVersion: AGENT_VERSION, configVersion: config.configVersion, changedFiles: names, ok: true, os: osName(o.root), ...(rotating ? { credentialApplied: true } : {}) },
+  });
   return names;
 }
 
@@ -188,8 +227,8 @@ async function status(o: Opts, io: Io): Promise<number> {
     io.out(`login groups: ${c.loginGroups.join(', ') || '(none: nobody may log in)'}; sudo groups: ${c.sudoGroups.join(', ') || '(none)'}; MFA for SSH: ${c.mfaForSsh ? 'yes' : 'no'}`);
     for (const uri of c.ldap.uris) io.out(`ldap ${await probeLdaps(uri, c.caPem)}`);
   }
-  if (o.root === '/' && have('sssctl')) {
-    const r = spawnSync('sssctl', ['domain-status', 'cairn'], { encoding: 'utf8', timeout: 15_000 });
+  if (o.host?.have('sssctl')) {
+    const r = o.host.run(['sssctl', 'domain-status', 'cairn']);
     io.out(`sssd: ${(r.stdout || r.stderr || '').trim().replace(/\n/g, '; ') || 'no answer'}`);
   }
   return 0;
@@ -210,7 +249,18 @@ async function unenroll(o: Opts, io: Io): Promise<number> {
   }
   const kinds = new Set<string>();
   if (s.lastConfig) for (const f of render(o.root, s, s.lastConfig)) if (f.reload) kinds.add(f.reload);
-  if (!o.dryRun) reloads(o.root, new Set([...kinds].filter((k) => k === 'systemd' || k === 'pam')), io, 'remove');
+  if (!o.dryRun) {
+    reloads(o, new Set([...kinds].filter((k) => k === 'systemd' || k === 'pam')), io, 'remove');
+    if (s.authselect) {
+      const argv = restoreArgv(s.authselect);
+      if (!o.host) io.out(`not run (--root): ${argv.join(' ')}`);
+      else {
+        const r = o.host.run(argv);
+        if (r.status === 0) io.out(`ran ${argv.join(' ')}`);
+        else io.err(`warning: ${argv.join(' ')} failed: ${r.stderr.trim().slice(0, 200)}; select the previous authselect profile by hand`);
+      }
+    }
+  }
   const r = restoreAll(o.root, { dryRun: o.dryRun });
   if (o.dryRun) {
     io.out(r.diff || 'no changes');
@@ -218,16 +268,18 @@ async function unenroll(o: Opts, io: Io): Promise<number> {
   }
   for (const p of r.restored) io.out(`restored ${p}`);
   for (const p of r.removed) io.out(`removed ${p}`);
-  reloads(o.root, new Set([...kinds].filter((k) => k === 'sssd' || k === 'sshd')), io, 'remove');
+  reloads(o, new Set([...kinds].filter((k) => k === 'sssd' || k === 'sshd')), io, 'remove');
   removeState(o.root);
   io.out('unenrolled');
   return 0;
 }
 
-export async function run(argv: string[], io: Io = stdio): Promise<number> {
+/** `host`: where the fixed steps run; by default this host on a real root and nowhere with --root. */
+export async function run(argv: string[], io: Io = stdio, host?: HostCommands): Promise<number> {
   let o: Opts;
   try {
     o = parse(argv);
+    o.host = host ?? (o.root === '/' ? commandsOnPath() : null);
   } catch (err) {
     io.err(`cairn-agent: ${(err as Error).message}\nusage: cairn-agent enroll --server URL --token T [--ca-fingerprint FP|--ca-file F] [--hostname H]\n       cairn-agent sync|status|unenroll [--root DIR] [--dry-run] [--local-only]`);
     return 2;

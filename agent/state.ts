@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWrite, stateDir } from './apply.js';
+import type { AuthselectMemo } from './authselect.js';
 import type { HostConfig } from './config.js';
 
 export interface AgentState {
@@ -17,6 +18,8 @@ export interface AgentState {
   agentCommand: string;
   lastConfig: HostConfig | null;
   lastSync: { at: string; ok: boolean; configVersion: string | null; changed: string[]; error: string | null } | null;
+  /** On authselect hosts: what was selected before the agent's first change (restored by unenroll). */
+  authselect?: AuthselectMemo;
 }
 
 export function ensureStateDir(root: string): string {

@@ -171,6 +171,7 @@ export const configSchema = Type.Object(
         syncIntervalSeconds: Type.Integer({ minimum: 30, default: 300, description: 'How often enrolled hosts run cairn-agent sync (their systemd timer).' }),
         clockSkewSeconds: Type.Integer({ minimum: 5, maximum: 900, default: 120, description: 'A signed host request whose timestamp is further than this from the server clock is refused.' }),
         enrolPerMinute: Type.Integer({ minimum: 1, default: 20, description: 'Enrolment attempts and failed host signatures accepted per client address per minute (then 429).' }),
+        credentialOverlapSeconds: Type.Integer({ minimum: 60, maximum: 86400, default: 900, description: 'After a host rotates its LDAP bind password, the previous one keeps working until the host confirms the new one is in place, or this long at most.' }),
       },
       { additionalProperties: false, default: {} },
     ),

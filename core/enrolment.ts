@@ -10,7 +10,7 @@ import { CairnError, conflict, invalidInput, notFound, toCairnError } from './er
 import type { Groups } from './groups.js';
 import type { Policies } from './policies.js';
 import type { ServiceAccounts, Systems } from './resources.js';
-import type { ActionContext, System } from './types.js';
+import type { ActionContext, MfaPolicy, System } from './types.js';
 
 export const ENROLMENT_TOKEN_PREFIX = 'cairn-enrol-';
 
@@ -36,6 +36,8 @@ export interface HostBinding {
   enrolledAt: Date;
   lastSyncAt: Date | null;
   configVersion: string | null;
+  /** When an admin asked this host to rotate its LDAP bind password (cleared when it does). */
+  rotateRequestedAt: Date | null;
 }
 
 /** What the host is told, apart from transport details the API adds (URIs, CA, base DN). */
@@ -45,6 +47,8 @@ export interface HostPolicy {
   loginGroups: string[];
   sudoGroups: string[];
   mfaForSsh: boolean;
+  /** The host must fetch a new bind password: an admin asked, or its last rotation is unconfirmed. */
+  rotateCredential: boolean;
 }
 
 type TokenRow = {
@@ -53,7 +57,7 @@ type TokenRow = {
 };
 type HostRow = {
   system_id: string; org_id: string; public_key: string; service_account_id: string | null; enrolled_at: number;
-  last_request_ts: number; last_sync_at: number | null; config_version: string | null;
+  last_request_ts: number; last_sync_at: number | null; config_version: string | null; rotate_requested_at: number | null;
 };
 
 const toToken = (r: TokenRow): EnrolmentToken => ({
@@ -63,7 +67,7 @@ const toToken = (r: TokenRow): EnrolmentToken => ({
 });
 const toHost = (r: HostRow): HostBinding => ({
   systemId: r.system_id, orgId: r.org_id, publicKey: r.public_key, serviceAccountId: r.service_account_id,
-  enrolledAt: new Date(Number(r.enrolled_at)), lastSyncAt: toDate(r.last_sync_at), configVersion: r.config_version,
+  enrolledAt: new Date(Number(r.enrolled_at)), lastSyncAt: toDate(r.last_sync_at), configVersion: r.config_version, rotateRequestedAt: toDate(r.rotate_requested_at),
 });
 
 /** An Ed25519 public key given as its raw 32 bytes in base64url; throws invalid_input otherwise. */
@@ -89,6 +93,14 @@ export function verifyHostSignature(key: KeyObject, message: string, signatureB6
     return false;
   }
 }
+
+/**
+ * Whether hosts must ask for password + code at SSH login. Hosts check passwords with LDAP
+ * binds, and a bind under an LDAP MFA requirement only succeeds with the code appended, so
+ * this reads the LDAP setting and nothing else: host and LDAP policy cannot disagree. The
+ * one place the agent's MFA reads the MFA policy.
+ */
+export const sshRequiresMfa = (policy: MfaPolicy): boolean => policy.required.ldap;
 
 /** The per-host LDAP service account's name, derived from the system id. */
 export const hostAccountName = (systemId: string) => `host-${systemId.replace(/-/g, '').slice(0, 20)}`;
@@ -288,47 +300,97 @@ export class HostAgents {
     const system = await this.#systems.get(orgId, systemId);
     const binding = await this.binding(orgId, systemId);
     const names = async (ids: string[]) => (await Promise.all(ids.map((id) => this.#groups.get(orgId, id).then((g) => g.name, () => null)))).filter((n): n is string => !!n).sort();
-    let account: string | null = null;
-    if (binding?.serviceAccountId) account = await this.#accounts.get(orgId, binding.serviceAccountId).then((a) => (a.state === 'active' ? a.name : null), () => null);
+    const account = binding?.serviceAccountId
+      ? ((await read(() => this.#d.db('service_accounts').where({ org_id: orgId, id: binding.serviceAccountId }).first('name', 'state', 'previous_password_hash'))) as
+        { name: string; state: string; previous_password_hash: string | null } | undefined)
+      : undefined;
     const mfa = await this.#policies.mfaPolicy(orgId);
-    return { system, serviceAccountName: account, loginGroups: await names(system.loginGroupIds), sudoGroups: await names(system.sudoGroupIds), mfaForSsh: !!mfa.required.host };
+    return {
+      system, serviceAccountName: account?.state === 'active' ? account.name : null,
+      loginGroups: await names(system.loginGroupIds), sudoGroups: await names(system.sudoGroupIds), mfaForSsh: sshRequiresMfa(mfa),
+      // A disabled host cannot rotate (its account is disabled); it is asked again once enabled.
+      rotateCredential: account?.state === 'active' && (binding!.rotateRequestedAt !== null || account.previous_password_hash !== null),
+    };
   }
 
-  /** A sync report (heartbeat): contact time, agent version, applied config; audited. */
-  async recordSync(ctx: ActionContext, systemId: string, report: { agentVersion: string; configVersion: string | null; changedFiles: string[]; ok: boolean; error?: string | null }): Promise<void> {
+  // --- bind-password rotation ---------------------------------------------------------------
+  //
+  // An admin asks (requestRotation); the host sees rotateCredential in its config and fetches a
+  // new password over its signed channel (rotateCredential); until the host reports in a
+  // heartbeat that sssd.conf holds the new one (recordSync), or overlapMs passes, the previous
+  // password still binds, so the host never loses LDAP mid-rotation. A host that fetched a
+  // password and lost it (crash before saving) is still told to rotate, and fetches another:
+  // the previous password kept is always the last one the host confirmed.
+
+  async requestRotation(ctx: ActionContext, systemId: string): Promise<void> {
+    const binding = await this.binding(ctx.orgId, systemId);
+    if (!binding?.serviceAccountId) throw notFound('enrolled host');
     const system = await this.#systems.get(ctx.orgId, systemId);
-    await this.#systems.touch(ctx.orgId, systemId, report.agentVersion.slice(0, 64));
     await mutate(this.#d, ctx, async (trx) => {
-      await trx('agent_hosts').where({ system_id: systemId }).update({ last_sync_at: now(), config_version: report.configVersion });
+      await trx('agent_hosts').where({ system_id: systemId }).update({ rotate_requested_at: now() });
+      return { result: undefined, audit: { eventType: 'agent.credential_rotation_requested', success: true, resource: { type: 'system', id: systemId, name: system.hostname } } };
+    });
+  }
+
+  /** A new bind password for the host's service account, returned once (to the host only). */
+  async rotateCredential(ctx: ActionContext, systemId: string, overlapMs: number): Promise<string> {
+    const binding = await this.binding(ctx.orgId, systemId);
+    if (!binding?.serviceAccountId) throw notFound('enrolled host');
+    const system = await this.#systems.get(ctx.orgId, systemId);
+    const password = randomToken(24);
+    const hash = await this.#d.hasher.hash(password);
+    return mutate(this.#d, ctx, async (trx) => {
+      const account = (await trx('service_accounts').where({ org_id: ctx.orgId, id: binding.serviceAccountId }).first()) as
+        { id: string; name: string; state: string; password_hash: string; previous_password_hash: string | null } | undefined;
+      if (!account) throw notFound('service account');
+      if (account.state !== 'active') throw new CairnError('conflict', 'the host is disabled; enable it before rotating its credential');
+      // An unconfirmed earlier rotation keeps the password the host last confirmed.
+      const confirmed = account.previous_password_hash ?? account.password_hash;
+      await trx('service_accounts').where({ id: account.id }).update({ password_hash: hash, previous_password_hash: confirmed, previous_expires_at: now() + overlapMs, updated_at: now() });
+      await trx('agent_hosts').where({ system_id: systemId }).update({ rotate_requested_at: null });
       return {
-        result: undefined,
+        result: password,
         audit: {
-          eventType: 'agent.synced', success: report.ok, reason: report.ok ? null : String(report.error ?? 'apply_failed').slice(0, 200),
-          resource: { type: 'system', id: systemId, name: system.hostname },
-          changes: report.changedFiles.length ? { changedFiles: report.changedFiles.slice(0, 50), configVersion: report.configVersion } : null,
+          eventType: 'agent.credential_rotated', success: true, resource: { type: 'system', id: systemId, name: system.hostname },
+          changes: { serviceAccount: account.name, previousValidSeconds: Math.round(overlapMs / 1000), requested: binding.rotateRequestedAt !== null },
         },
+        changes: [{ kind: 'service_account', action: 'updated', orgId: ctx.orgId, id: account.id }],
       };
     });
   }
 
   /**
-   * A system deleted by an admin (DELETE /systems/{id}, the CLI) takes its host binding with it
-   * (foreign key); this removes the host's LDAP service account too, so the credential of a
-   * decommissioned host stops working. Servers call it once; returns the unsubscribe function.
+   * A sync report (heartbeat): contact time, agent version, applied config; audited. With
+   * `credentialApplied` the host confirms that SSSD now uses its newest bind password: the
+   * previous one stops binding (SSSD was restarted, so none of the host's sessions uses it).
    */
-  watchSystemDeletions(): () => void {
-    return this.#d.feed.subscribe((change) => {
-      if (change.kind !== 'system' || change.action !== 'deleted') return;
-      const name = hostAccountName(change.id);
-      void (async () => {
-        const sa = await this.#accounts.findByName(change.orgId, name);
-        if (!sa || !sa.description.endsWith('(cairn-agent)')) return;
-        const ctx: ActionContext = { orgId: change.orgId, actor: { type: 'system', id: null, name: 'cairn-agent-cleanup' }, clientIp: null, service: 'api' };
-        await this.#accounts.delete(ctx, sa.id);
-      })().catch((err: unknown) => {
-        const e = toCairnError(err);
-        if (e.code !== 'not_found') this.#d.log.error({ err: e.message, systemId: change.id }, 'could not remove the service account of a deleted host');
-      });
+  async recordSync(
+    ctx: ActionContext, systemId: string,
+    report: { agentVersion: string; configVersion: string | null; changedFiles: string[]; ok: boolean; error?: string | null; credentialApplied?: boolean },
+  ): Promise<void> {
+    const system = await this.#systems.get(ctx.orgId, systemId);
+    const binding = await this.binding(ctx.orgId, systemId);
+    await this.#systems.touch(ctx.orgId, systemId, report.agentVersion.slice(0, 64));
+    const confirm = report.ok && report.credentialApplied === true && !!binding?.serviceAccountId;
+    await mutate(this.#d, ctx, async (trx) => {
+      await trx('agent_hosts').where({ system_id: systemId }).update({ last_sync_at: now(), config_version: report.configVersion });
+      const confirmed = confirm
+        ? await trx('service_accounts').where({ id: binding!.serviceAccountId }).whereNotNull('previous_password_hash').update({ previous_password_hash: null, previous_expires_at: null, updated_at: now() })
+        : 0;
+      const changes = {
+        ...(report.changedFiles.length ? { changedFiles: report.changedFiles.slice(0, 50), configVersion: report.configVersion } : {}),
+        ...(confirmed ? { credentialConfirmed: true } : {}),
+      };
+      return {
+        result: undefined,
+        audit: {
+          eventType: 'agent.synced', success: report.ok, reason: report.ok ? null : String(report.error ?? 'apply_failed').slice(0, 200),
+          resource: { type: 'system', id: systemId, name: system.hostname },
+          changes: Object.keys(changes).length ? changes : null,
+        },
+        // 'updated', not 'credentials': the latter would also end the sessions SSSD just bound with the new password.
+        changes: confirmed ? [{ kind: 'service_account', action: 'updated', orgId: ctx.orgId, id: binding!.serviceAccountId! }] : [],
+      };
     });
   }
 

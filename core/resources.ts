@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { mutate, now, read, toDate, type Deps } from './context.js';
+import type { Change } from './feed.js';
 import { randomToken } from './crypto/tokens.js';
 import { conflict, invalidInput, notFound } from './errors.js';
 import type { ActionContext, ResourceRef, ServiceAccount, System, SystemState } from './types.js';
@@ -130,13 +131,30 @@ export class Systems {
       await trx('systems').where({ id, org_id: ctx.orgId }).update({ ...row, updated_at: now() });
       if (patch.loginGroupIds) await this.#grants.replace(trx, ctx.orgId, { type: 'system', id }, 'login', patch.loginGroupIds);
       if (patch.sudoGroupIds) await this.#grants.replace(trx, ctx.orgId, { type: 'system', id }, 'sudo', patch.sudoGroupIds);
+      const feed: Change[] = [{ kind: 'system', action: 'updated', orgId: ctx.orgId, id }];
+      // The host's LDAP credential follows the system: disabled with it, active again with it.
+      const account = patch.state ? await this.#hostAccount(trx, ctx.orgId, id) : null;
+      const accountState = patch.state === 'disabled' ? 'disabled' : 'active';
+      if (account && account.state !== accountState) {
+        await trx('service_accounts').where({ id: account.id }).update({ state: accountState, updated_at: now() });
+        changes.hostCredential = { account: account.name, from: account.state, to: accountState };
+        feed.push({ kind: 'service_account', action: 'state', orgId: ctx.orgId, id: account.id });
+      }
       return {
         result: undefined,
         audit: { eventType: 'system.updated', success: true, resource: { type: 'system', id, name: before.hostname }, changes },
-        changes: [{ kind: 'system', action: 'updated', orgId: ctx.orgId, id }],
+        changes: feed,
       };
     });
     return this.get(ctx.orgId, id);
+  }
+
+  /** The per-host LDAP service account of an enrolled system (host agent), if it has one. */
+  async #hostAccount(trx: Knex.Transaction, orgId: string, systemId: string): Promise<{ id: string; name: string; state: string } | null> {
+    const row = await trx('agent_hosts').join('service_accounts', 'service_accounts.id', 'agent_hosts.service_account_id')
+      .where({ 'agent_hosts.system_id': systemId, 'agent_hosts.org_id': orgId })
+      .first('service_accounts.id as id', 'service_accounts.name as name', 'service_accounts.state as state');
+    return row ?? null;
   }
 
   /** A host's heartbeat: not an admin change, so no audit event per beat. */
@@ -147,18 +165,27 @@ export class Systems {
   async delete(ctx: ActionContext, id: string): Promise<void> {
     const before = await this.get(ctx.orgId, id);
     await mutate(this.#d, ctx, async (trx) => {
+      // An enrolled host's LDAP credential goes with it (its key binding goes by foreign key).
+      const account = await this.#hostAccount(trx, ctx.orgId, id);
+      if (account) await trx('service_accounts').where({ id: account.id }).delete();
       await trx('resource_grants').where({ org_id: ctx.orgId, resource_type: 'system', resource_id: id }).delete();
       await trx('systems').where({ id, org_id: ctx.orgId }).delete();
       return {
         result: undefined,
-        audit: { eventType: 'system.deleted', success: true, resource: { type: 'system', id, name: before.hostname } },
-        changes: [{ kind: 'system', action: 'deleted', orgId: ctx.orgId, id }],
+        audit: { eventType: 'system.deleted', success: true, resource: { type: 'system', id, name: before.hostname }, changes: account ? { hostCredential: { account: account.name, deleted: true } } : null },
+        changes: [
+          { kind: 'system', action: 'deleted', orgId: ctx.orgId, id },
+          ...(account ? [{ kind: 'service_account', action: 'deleted', orgId: ctx.orgId, id: account.id } as const] : []),
+        ],
       };
     });
   }
 }
 
-type AccountRow = { id: string; org_id: string; name: string; description: string; password_hash: string; permissions: string; state: string; created_at: number; updated_at: number };
+type AccountRow = {
+  id: string; org_id: string; name: string; description: string; password_hash: string; permissions: string; state: string; created_at: number; updated_at: number;
+  previous_password_hash: string | null; previous_expires_at: number | null;
+};
 export const servicePermissions = ['read_directory', 'password_modify'] as const;
 
 export class ServiceAccounts {
@@ -247,7 +274,7 @@ export class ServiceAccounts {
     const password = randomToken(24);
     const hash = await this.#d.hasher.hash(password);
     await mutate(this.#d, ctx, async (trx) => {
-      await trx('service_accounts').where({ id }).update({ password_hash: hash, updated_at: now() });
+      await trx('service_accounts').where({ id }).update({ password_hash: hash, previous_password_hash: null, previous_expires_at: null, updated_at: now() });
       return {
         result: undefined,
         audit: { eventType: 'service_account.password_reset', success: true, resource: { type: 'service_account', id, name: account.name } },
@@ -269,10 +296,15 @@ export class ServiceAccounts {
     });
   }
 
-  /** Bind check for a service account; audited; unknown names cost one dummy hash. */
+  /**
+   * Bind check for a service account; audited; unknown names cost one dummy hash. During a host
+   * credential rotation (core/enrolment.ts) the previous password is accepted until it expires.
+   */
   async verify(orgId: string, name: string, password: string, clientIp: string | null, service: string): Promise<ServiceAccount | null> {
     const row = (await read(() => this.#d.db('service_accounts').where({ org_id: orgId, name: name.toLowerCase() }).first())) as AccountRow | undefined;
-    const ok = (await this.#d.hasher.verify(row?.password_hash ?? null, password)) && row?.state === 'active';
+    const previousValid = !!row?.previous_password_hash && Number(row.previous_expires_at) > now();
+    const matches = (await this.#d.hasher.verify(row?.password_hash ?? null, password)) || (previousValid && (await this.#d.hasher.verify(row!.previous_password_hash, password)));
+    const ok = matches && row?.state === 'active';
     await this.#d.audit.record(
       { orgId, actor: { type: 'service_account', id: row?.id ?? null, name: row?.name ?? null }, clientIp, service },
       { eventType: 'service_account.bind', success: !!ok, reason: ok ? null : row ? 'invalid_credentials' : 'unknown_account', resource: row ? { type: 'service_account', id: row.id, name: row.name } : null },

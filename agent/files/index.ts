@@ -10,5 +10,7 @@ import type { ManagedFile, RenderInput } from './types.js';
 export type { ManagedFile, RenderInput } from './types.js';
 
 export function renderAll(inp: RenderInput): ManagedFile[] {
-  return [...sssdFiles(inp), nsswitchFile(inp), pamFile(), sshdFile(inp), sudoersFile(inp), ...systemdFiles(inp)];
+  // With authselect, its sssd profile writes PAM and nsswitch.conf (a symlink into /etc/authselect).
+  const pamAndNss = inp.authselect ? [] : [nsswitchFile(inp), pamFile()];
+  return [...sssdFiles(inp), ...pamAndNss, sshdFile(inp), sudoersFile(inp), ...systemdFiles(inp)];
 }

@@ -1,7 +1,8 @@
 // /etc/sssd/sssd.conf (0600) and the CA it trusts. One LDAP domain "cairn": LDAPS (or
 // StartTLS for ldap:// URIs) with Cairn's CA and certificate checking on demand, the host's
 // own service credential, an access filter that lets only members of the login groups in,
-// SSH keys from sshPublicKey, offline credential caching.
+// SSH keys from sshPublicKey, offline credential caching (off under MFA: a cached password +
+// code could only ever be replayed, never typed anew, so the cache would serve an attacker only).
 import type { HostConfig } from '../config.js';
 import { HEADER, type ManagedFile, type RenderInput } from './types.js';
 
@@ -51,7 +52,7 @@ export function sssdFiles(inp: RenderInput): ManagedFile[] {
     'ldap_tls_reqcert = demand',
     `ldap_id_use_start_tls = ${startTls ? 'true' : 'false'}`,
     'ldap_user_ssh_public_key = sshPublicKey',
-    'cache_credentials = true',
+    `cache_credentials = ${c.mfaForSsh ? 'false' : 'true'}`,
     'enumerate = false',
     // sudo rights come from the sudoers drop-in the agent writes, not from LDAP sudo rules.
     'sudo_provider = none',

@@ -19,6 +19,8 @@ export interface RenderInput {
   original(path: string): string | null;
   /** Path of the cairn-agent executable for the systemd service. */
   agentCommand: string;
+  /** The host's PAM and nsswitch.conf belong to authselect (agent/authselect.ts), not to these files. */
+  authselect: boolean;
 }
 
 export const HEADER = '# Managed by cairn-agent: local changes are replaced at the next sync; `cairn-agent unenroll` restores the original.\n';

@@ -5,7 +5,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
-  ApiKeys, CairnError, HostAgents, rolePermissions, scrubError, SESSION_PREFIX, toCairnError,
+  ApiKeys, CairnError, rolePermissions, scrubError, SESSION_PREFIX, toCairnError,
   type ActionContext, type Directory, type Logger, type Org,
 } from '../../core/index.js';
 import type { Config } from '../../config/load.js';
@@ -207,10 +207,8 @@ export async function register(app: FastifyInstance, ctx: ApiContext): Promise<{
 
   const sink = config.api.webhook.url ? new WebhookSink(dir, config.api.webhook, log) : null;
   await sink?.start();
-  const stopHostCleanup = new HostAgents(dir.deps, dir).watchSystemDeletions(); // host agent (issue 7)
   return {
     async stop() {
-      stopHostCleanup();
       await sink?.stop();
     },
   };

@@ -71,6 +71,7 @@ const HostConfigSchema = Type.Object({
   sudoGroups: Type.Array(Type.String()),
   syncIntervalSeconds: Type.Integer(),
   mfaForSsh: Type.Boolean(),
+  rotateCredential: Type.Boolean(),
 }, strict);
 
 async function hostConfig(req: FastifyRequest, c: Call, p: HostPolicy) {
@@ -90,7 +91,8 @@ async function hostConfig(req: FastifyRequest, c: Call, p: HostPolicy) {
     mfaForSsh: p.mfaForSsh,
   };
   const configVersion = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 32);
-  return { configVersion, ...body };
+  // An instruction, not configuration: asking for a rotation does not change the version.
+  return { configVersion, ...body, rotateCredential: p.rotateCredential };
 }
 
 const TokenSchema = Type.Object({
@@ -193,6 +195,7 @@ export const agentRoutes: RouteDef[] = [
         agentVersion: Type.String({ maxLength: 64 }), configVersion: Type.Union([Type.String({ maxLength: 64 }), Type.Null()]),
         changedFiles: Type.Array(Type.String({ maxLength: 256 }), { maxItems: 50 }), ok: Type.Boolean(), error: Type.Optional(Type.String({ maxLength: 500 })),
         os: Type.Optional(Type.String({ maxLength: 128 })),
+        credentialApplied: Type.Optional(Type.Boolean()),
       }, strict),
       response: { 204: NoContent },
     },
@@ -201,6 +204,26 @@ export const agentRoutes: RouteDef[] = [
       await agents(c).recordSync(actx, binding.systemId, req.body);
       reply.code(204);
       return null;
+    },
+  },
+  {
+    method: 'POST', url: '/agent/credential', permission: 'public', tag: 'agent',
+    summary: 'Rotate this host\'s LDAP bind password (signed host request); the previous one binds until the host confirms in a heartbeat or agent.credentialOverlapSeconds pass.',
+    schema: { response: { 200: Type.Object({ bindPassword: Type.String() }, strict) } },
+    handler: async (req, reply, c) => {
+      const { binding, actx } = await authenticateHost(req, c, agents(c));
+      reply.header('cache-control', 'no-store');
+      return { bindPassword: await agents(c).rotateCredential(actx, binding.systemId, c.config.agent.credentialOverlapSeconds * 1000) };
+    },
+  },
+  {
+    method: 'POST', url: '/systems/:id/rotate-credential', permission: 'systems.write', tag: 'agent',
+    summary: 'Ask an enrolled host to rotate its LDAP bind password at its next sync.',
+    schema: { params: IdParams, response: { 202: Type.Object({ rotationRequested: Type.Boolean() }, strict) } },
+    handler: async (req, reply, c) => {
+      await agents(c).requestRotation(c.actx, req.params.id);
+      reply.code(202);
+      return { rotationRequested: true };
     },
   },
   {
