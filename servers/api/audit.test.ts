@@ -71,6 +71,13 @@ for (const backend of backends) {
     await step('patch ip list', 'PATCH', `/ip-lists/${ip.id}`, A, { cidrs: ['192.0.2.0/25'] }, 'ip_list.updated');
     await step('delete rule', 'DELETE', `/access-rules/${rule.id}`, A, undefined, 'access_rule.deleted');
     await step('delete ip list', 'DELETE', `/ip-lists/${ip.id}`, A, undefined, 'ip_list.deleted');
+    const net = await step('create radius network', 'POST', '/radius-networks', A, { name: 'office-wifi', groupIds: [g.id] }, 'radius.network.created');
+    await step('patch radius network', 'PATCH', `/radius-networks/${net.id}`, A, { groupReplies: [{ groupId: g.id, vlan: 10 }] }, 'radius.network.updated');
+    const nas = await step('create radius client', 'POST', '/radius-clients', A, { name: 'ap-1', address: '192.0.2.1', networkId: net.id }, 'radius.client.created');
+    await step('patch radius client', 'PATCH', `/radius-clients/${nas.client.id}`, A, { legacy: true }, 'radius.client.updated');
+    await step('rotate radius secret', 'POST', `/radius-clients/${nas.client.id}/secret`, A, undefined, 'radius.client.updated');
+    await step('delete radius client', 'DELETE', `/radius-clients/${nas.client.id}`, A, undefined, 'radius.client.deleted');
+    await step('delete radius network', 'DELETE', `/radius-networks/${net.id}`, A, undefined, 'radius.network.deleted');
     await step('password policy', 'PATCH', '/policies/password', A, { minLength: 12 }, 'policy.password.updated');
     await step('mfa policy', 'PATCH', '/policies/mfa', A, { required: { radius: true } }, 'policy.mfa.updated');
     const ad = await step('create admin', 'POST', '/admins', A, { username: 'helper', role: 'help_desk', password: 'Helper-password-1' }, 'admin.created');

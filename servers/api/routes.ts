@@ -9,6 +9,7 @@ import { CairnError, eventToJson, postureReport, rolePermissions, type Directory
 import { checkIfMatch, decodeCursor, encodeCursor, ok204, pageFrom, pageLimit, pageOf, R, withEtag, type Call, type RouteDef, type Who } from './route-kit.js';
 import * as S from './schemas.js';
 import { agentRoutes } from './routes/agent.js';
+import { radiusRoutes } from './routes/radius.js';
 
 export type { Call, RouteDef, Who } from './route-kit.js';
 
@@ -336,6 +337,8 @@ export const routes: RouteDef[] = [
       return ok204(reply);
     },
   },
+
+  ...radiusRoutes, // servers/api/routes/radius.ts
 
   // IP lists and conditional access
   {

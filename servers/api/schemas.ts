@@ -3,7 +3,10 @@
 // timestamps are simply not in the create/update schemas, so sending them is rejected and the
 // problem names the field). Response schemas decide what is serialised: nothing unlisted leaves.
 import { Type, type TSchema } from '@sinclair/typebox';
-import { adminRoles, permissions, protocols, type Admin, type ApiKey, type AccessRule, type Group, type IpList, type ServiceAccount, type System, type User } from '../../core/index.js';
+import {
+  adminRoles, eapMethods, permissions, protocols,
+  type Admin, type ApiKey, type AccessRule, type Group, type IpList, type RadiusClient, type RadiusNetwork, type ServiceAccount, type System, type User,
+} from '../../core/index.js';
 
 const strict = { additionalProperties: false } as const;
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -119,6 +122,51 @@ export const ServiceAccountWithPassword = Type.Object({ account: ServiceAccountS
 export const GeneratedPassword = Type.Object({ password: Type.String({ description: 'Shown once.' }) }, strict);
 export const presentServiceAccount = (a: ServiceAccount) => ({
   id: a.id, name: a.name, description: a.description, permissions: a.permissions, state: a.state, createdAt: iso(a.createdAt)!, updatedAt: iso(a.updatedAt)!,
+});
+
+// --- RADIUS networks and clients -----------------------------------------------------------
+// A network is bound to user groups (groupIds: who may connect) and gives reply attributes per
+// group; a client (NAS) sends from an address into one network with a shared secret that is
+// written (or generated) and shown once, never read back.
+const RadiusName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$' });
+const RadiusMfaMode = Type.Union([Type.Literal('appended'), Type.Literal('challenge')], { description: 'appended: password+code in one field; challenge: Access-Challenge for the code.' });
+const EapMethods = Type.Array(Type.Union(eapMethods.map((m) => Type.Literal(m))), { maxItems: 3 });
+const RadiusText = Type.String({ minLength: 1, maxLength: 253 });
+const GroupReplySchema = Type.Object({
+  groupId: Id, vlan: Type.Optional(Type.Integer({ minimum: 1, maximum: 4094 })), sessionTimeout: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 31 })),
+  class: Type.Optional(RadiusText), replyMessage: Type.Optional(RadiusText),
+}, strict);
+const GroupReplies = Type.Array(GroupReplySchema, { maxItems: 100 });
+export const RadiusNetworkSchema = Type.Object({
+  id: Type.String(), name: Type.String(), mfaMode: RadiusMfaMode, groupIds: Type.Array(Type.String()), groupReplies: GroupReplies,
+  eapMethods: EapMethods, createdAt: DateTime, updatedAt: DateTime,
+}, strict);
+export const RadiusNetworkCreate = Type.Object({
+  name: RadiusName, mfaMode: Type.Optional(RadiusMfaMode), groupIds: Type.Optional(GroupIds), groupReplies: Type.Optional(GroupReplies), eapMethods: Type.Optional(EapMethods),
+}, strict);
+export const RadiusNetworkPatch = Type.Object({
+  name: Type.Optional(RadiusName), mfaMode: Type.Optional(RadiusMfaMode), groupIds: Type.Optional(GroupIds), groupReplies: Type.Optional(GroupReplies), eapMethods: Type.Optional(EapMethods),
+}, { ...strict, minProperties: 1 });
+export const presentRadiusNetwork = (n: RadiusNetwork) => ({
+  id: n.id, name: n.name, mfaMode: n.mfaMode, groupIds: n.groupIds, groupReplies: n.groupReplies, eapMethods: n.eapMethods,
+  createdAt: iso(n.createdAt)!, updatedAt: iso(n.updatedAt)!,
+});
+const RadiusSecret = Type.String({ minLength: 16, maxLength: 128, pattern: '^[\\x21-\\x7e]+$', description: 'Shared secret: 16..128 printable ASCII characters; generated when absent.' });
+export const RadiusClientSchema = Type.Object({
+  id: Type.String(), name: Type.String(), networkId: Type.String(), address: Type.String(), legacy: Type.Boolean(), createdAt: DateTime, updatedAt: DateTime,
+}, strict);
+export const RadiusClientCreate = Type.Object({
+  name: RadiusName, address: Type.String({ minLength: 1, maxLength: 64, description: 'The IP address or CIDR the NAS sends from.' }), networkId: Id,
+  secret: Type.Optional(RadiusSecret), legacy: Type.Optional(Type.Boolean({ description: 'Accept requests without Message-Authenticator (Blast-RADIUS exposure).' })),
+}, strict);
+export const RadiusClientPatch = Type.Object({
+  name: Type.Optional(RadiusName), address: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })), networkId: Type.Optional(Id), legacy: Type.Optional(Type.Boolean()),
+}, { ...strict, minProperties: 1 });
+export const RadiusSecretBody = Type.Object({ secret: Type.Optional(RadiusSecret) }, strict);
+export const RadiusClientWithSecret = Type.Object({ client: RadiusClientSchema, secret: Type.String({ description: 'Shown once.' }) }, strict);
+export const SharedSecret = Type.Object({ secret: Type.String({ description: 'Shown once.' }) }, strict);
+export const presentRadiusClient = (c: RadiusClient) => ({
+  id: c.id, name: c.name, networkId: c.networkId, address: c.address, legacy: c.legacy, createdAt: iso(c.createdAt)!, updatedAt: iso(c.updatedAt)!,
 });
 
 // --- IP lists and access rules -------------------------------------------------------------
