@@ -68,6 +68,7 @@ for (const backend of backends) {
     const ip = await step('create ip list', 'POST', '/ip-lists', A, { name: 'office', cidrs: ['192.0.2.0/24', '2001:db8::/48'] }, 'ip_list.created');
     const rule = await step('create rule', 'POST', '/access-rules', A, { name: 'mfa outside', priority: 10, protocol: 'radius', ipListId: ip.id, negateIpList: true, action: 'require_mfa' }, 'access_rule.created');
     t.equal((await h.c.call('DELETE', `${P}/ip-lists/${ip.id}`, { token: A })).status, 409, 'a list in use cannot be deleted');
+    await step('patch rule', 'PATCH', `/access-rules/${rule.id}`, A, { priority: 5, action: 'deny' }, 'access_rule.updated');
     await step('patch ip list', 'PATCH', `/ip-lists/${ip.id}`, A, { cidrs: ['192.0.2.0/25'] }, 'ip_list.updated');
     await step('delete rule', 'DELETE', `/access-rules/${rule.id}`, A, undefined, 'access_rule.deleted');
     await step('delete ip list', 'DELETE', `/ip-lists/${ip.id}`, A, undefined, 'ip_list.deleted');
@@ -78,6 +79,10 @@ for (const backend of backends) {
     await step('rotate radius secret', 'POST', `/radius-clients/${nas.client.id}/secret`, A, undefined, 'radius.client.updated');
     await step('delete radius client', 'DELETE', `/radius-clients/${nas.client.id}`, A, undefined, 'radius.client.deleted');
     await step('delete radius network', 'DELETE', `/radius-networks/${net.id}`, A, undefined, 'radius.network.deleted');
+    const app = await step('create sso app', 'POST', '/sso-apps', A, { type: 'oidc', name: 'wiki', groupIds: [g.id], settings: { redirectUris: ['https://wiki.example.com/cb'] } }, 'sso_app.created');
+    await step('patch sso app', 'PATCH', `/sso-apps/${app.app.id}`, A, { groupIds: [], settings: { thirdParty: true } }, 'sso_app.updated');
+    await step('rotate sso secret', 'POST', `/sso-apps/${app.app.id}/client-secret`, A, undefined, 'sso_app.secret_rotated');
+    await step('delete sso app', 'DELETE', `/sso-apps/${app.app.id}`, A, undefined, 'sso_app.deleted');
     await step('password policy', 'PATCH', '/policies/password', A, { minLength: 12 }, 'policy.password.updated');
     await step('mfa policy', 'PATCH', '/policies/mfa', A, { required: { radius: true } }, 'policy.mfa.updated');
     const ad = await step('create admin', 'POST', '/admins', A, { username: 'helper', role: 'help_desk', password: 'Helper-password-1' }, 'admin.created');

@@ -10,6 +10,7 @@ import { checkIfMatch, decodeCursor, encodeCursor, ok204, pageFrom, pageLimit, p
 import * as S from './schemas.js';
 import { agentRoutes } from './routes/agent.js';
 import { radiusRoutes } from './routes/radius.js';
+import { ssoRoutes } from './routes/sso.js';
 
 export type { Call, RouteDef, Who } from './route-kit.js';
 
@@ -339,6 +340,7 @@ export const routes: RouteDef[] = [
   },
 
   ...radiusRoutes, // servers/api/routes/radius.ts
+  ...ssoRoutes, // servers/api/routes/sso.ts
 
   // IP lists and conditional access
   {
@@ -401,6 +403,19 @@ export const routes: RouteDef[] = [
       const b = req.body;
       reply.code(201);
       return S.presentRule(await c.dir.policies.createAccessRule(c.actx, { name: b.name, priority: b.priority, protocol: b.protocol, groupId: b.groupId ?? null, ipListId: b.ipListId ?? null, negateIpList: !!b.negateIpList, action: b.action }));
+    },
+  },
+  {
+    method: 'GET', url: '/access-rules/:id', permission: 'policies.read', tag: 'policies', summary: 'One conditional-access rule (ETag for If-Match).',
+    schema: { params: S.IdParams, response: R(200, S.AccessRuleSchema) },
+    handler: async (req, reply, c) => withEtag(reply, S.presentRule(await c.dir.policies.getAccessRule(c.orgId, req.params.id))),
+  },
+  {
+    method: 'PATCH', url: '/access-rules/:id', permission: 'policies.write', tag: 'policies', summary: 'Change a conditional-access rule; a new priority moves it in evaluation order (If-Match honoured).',
+    schema: { params: S.IdParams, body: S.AccessRulePatch, response: R(200, S.AccessRuleSchema) },
+    handler: async (req, reply, c) => {
+      checkIfMatch(req, S.presentRule(await c.dir.policies.getAccessRule(c.orgId, req.params.id)));
+      return withEtag(reply, S.presentRule(await c.dir.policies.updateAccessRule(c.actx, req.params.id, req.body)));
     },
   },
   {
