@@ -223,5 +223,9 @@ export { SESSION_PREFIX, type AdminSession, type LoginResult } from './admins.js
 export { permissions, rolePermissions, isPermission, roleCovers, type Permission } from './permissions.js';
 export { postureReport, type PostureCheck, type PostureReport } from './posture.js';
 export { createOrg } from './orgs.js';
+export { userSortColumns } from './users.js';
+export { groupSortColumns } from './groups.js';
+export { systemSortColumns } from './resources.js';
+export type { ListOrder } from './store/keyset.js';
 // Host agent (issue 7): enrolment tokens, enrolled hosts, signed host requests.
 export { HostAgents, ENROLMENT_TOKEN_PREFIX, hostPublicKey, verifyHostSignature, type EnrolmentToken, type HostBinding, type HostPolicy } from './enrolment.js';

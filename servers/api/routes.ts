@@ -5,14 +5,24 @@
 // create admins, or change their own credentials).
 import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
-import { CairnError, eventToJson, postureReport, rolePermissions, type Directory } from '../../core/index.js';
-import { checkIfMatch, decodeCursor, encodeCursor, ok204, pageFrom, pageLimit, pageOf, R, withEtag, type Call, type RouteDef, type Who } from './route-kit.js';
+import { CairnError, eventToJson, groupSortColumns, postureReport, rolePermissions, systemSortColumns, userSortColumns, type Directory } from '../../core/index.js';
+import {
+  checkIfMatch, decodeCursor, encodeCursor, ok204, pageLimit, pageOf, pageSorted, pageStored, R, sortedListQuery, withEtag, type Call, type RouteDef, type Who,
+} from './route-kit.js';
 import * as S from './schemas.js';
 import { agentRoutes } from './routes/agent.js';
 import { radiusRoutes } from './routes/radius.js';
 import { ssoRoutes } from './routes/sso.js';
 
 export type { Call, RouteDef, Who } from './route-kit.js';
+
+// What each list may be sorted by (the first is its default order).
+const userSort = Object.keys(userSortColumns) as (keyof typeof userSortColumns)[];
+const groupSort = Object.keys(groupSortColumns) as (keyof typeof groupSortColumns)[];
+const systemSort = Object.keys(systemSortColumns) as (keyof typeof systemSortColumns)[];
+const serviceAccountSort = ['name', 'createdAt', 'updatedAt'];
+const adminSort = ['username', 'role', 'state', 'createdAt', 'updatedAt'];
+const apiKeySort = ['createdAt', 'expiresAt', 'name'];
 
 function myRole(c: Call) {
   return c.who!.admin.role;
@@ -84,9 +94,9 @@ export const routes: RouteDef[] = [
   // users
   {
     method: 'GET', url: '/users', permission: 'users.read', tag: 'users', summary: 'List users by username; filters: state, search.',
-    schema: { querystring: S.UserListQuery, response: R(200, S.Page(S.UserSchema)) },
+    schema: { querystring: sortedListQuery(userSort, S.UserFilters), response: R(200, S.Page(S.UserSchema)) },
     handler: async (req, _reply, c) => {
-      const p = await pageFrom((after, limit) => c.dir.users.list(c.orgId, { after, limit, state: req.query.state, search: req.query.search }), (u) => u.username, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = await pageStored((order, limit) => c.dir.users.list(c.orgId, { order, limit, state: req.query.state, search: req.query.search }), userSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentUser), nextCursor: p.nextCursor };
     },
   },
@@ -200,9 +210,9 @@ export const routes: RouteDef[] = [
   // groups
   {
     method: 'GET', url: '/groups', permission: 'groups.read', tag: 'groups', summary: 'List groups by name.',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.GroupSchema)) },
+    schema: { querystring: sortedListQuery(groupSort), response: R(200, S.Page(S.GroupSchema)) },
     handler: async (req, _reply, c) => {
-      const p = await pageFrom((after, limit) => c.dir.groups.list(c.orgId, { after, limit }), (g) => g.name, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = await pageStored((order, limit) => c.dir.groups.list(c.orgId, { order, limit }), groupSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentGroup), nextCursor: p.nextCursor };
     },
   },
@@ -255,9 +265,9 @@ export const routes: RouteDef[] = [
   // systems
   {
     method: 'GET', url: '/systems', permission: 'systems.read', tag: 'systems', summary: 'List systems (hosts) by hostname.',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.SystemSchema)) },
+    schema: { querystring: sortedListQuery(systemSort), response: R(200, S.Page(S.SystemSchema)) },
     handler: async (req, _reply, c) => {
-      const p = await pageFrom((after, limit) => c.dir.systems.list(c.orgId, { after, limit }), (s) => s.hostname, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = await pageStored((order, limit) => c.dir.systems.list(c.orgId, { order, limit }), systemSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentSystem), nextCursor: p.nextCursor };
     },
   },
@@ -294,9 +304,9 @@ export const routes: RouteDef[] = [
   // LDAP service accounts
   {
     method: 'GET', url: '/service-accounts', permission: 'service_accounts.read', tag: 'service-accounts', summary: 'List LDAP service accounts.',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.ServiceAccountSchema)) },
+    schema: { querystring: sortedListQuery(serviceAccountSort), response: R(200, S.Page(S.ServiceAccountSchema)) },
     handler: async (req, _reply, c) => {
-      const p = pageOf(await c.dir.serviceAccounts.list(c.orgId), (a) => a.name, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = pageSorted(await c.dir.serviceAccounts.list(c.orgId), serviceAccountSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentServiceAccount), nextCursor: p.nextCursor };
     },
   },
@@ -345,9 +355,9 @@ export const routes: RouteDef[] = [
   // IP lists and conditional access
   {
     method: 'GET', url: '/ip-lists', permission: 'policies.read', tag: 'policies', summary: 'List IP lists.',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.IpListSchema)) },
+    schema: { querystring: sortedListQuery(['name']), response: R(200, S.Page(S.IpListSchema)) },
     handler: async (req, _reply, c) => {
-      const p = pageOf(await c.dir.policies.ipLists(c.orgId), (l) => l.name, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = pageSorted(await c.dir.policies.ipLists(c.orgId), ['name'], req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentIpList), nextCursor: p.nextCursor };
     },
   },
@@ -458,9 +468,9 @@ export const routes: RouteDef[] = [
   // admins
   {
     method: 'GET', url: '/admins', permission: 'admins.read', tag: 'admins', summary: 'List administrators.',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.AdminSchema)) },
+    schema: { querystring: sortedListQuery(adminSort), response: R(200, S.Page(S.AdminSchema)) },
     handler: async (req, _reply, c) => {
-      const p = pageOf(await c.dir.admins.list(c.orgId), (a) => a.username, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = pageSorted(await c.dir.admins.list(c.orgId), adminSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentAdmin), nextCursor: p.nextCursor };
     },
   },
@@ -513,10 +523,9 @@ export const routes: RouteDef[] = [
   // API keys
   {
     method: 'GET', url: '/api-keys', permission: 'api_keys.read', tag: 'api-keys', summary: 'List API keys (never their secrets).',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.ApiKeySchema)) },
+    schema: { querystring: sortedListQuery(apiKeySort), response: R(200, S.Page(S.ApiKeySchema)) },
     handler: async (req, _reply, c) => {
-      const all = await c.keys.list(c.orgId);
-      const p = pageOf(all, (k) => `${k.createdAt.toISOString()}|${k.id}`, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = pageSorted(await c.keys.list(c.orgId), apiKeySort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentKey), nextCursor: p.nextCursor };
     },
   },

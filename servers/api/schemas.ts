@@ -54,7 +54,7 @@ export const UserPatch = Type.Object({
   mustChangePassword: Type.Optional(Type.Boolean()),
   customAttributes: Type.Optional(CustomAttributes),
 }, { ...strict, minProperties: 1 });
-export const UserListQuery = Type.Object({ ...PageQuery, state: Type.Optional(UserState), search: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }, strict);
+export const UserFilters = { state: Type.Optional(UserState), search: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) };
 export const PasswordReset = Type.Object({ password: Type.String({ minLength: 1, maxLength: 1024 }), mustChangePassword: Type.Optional(Type.Boolean()) }, strict);
 export const MustChange = Type.Object({ mustChangePassword: Type.Boolean() }, strict);
 export const SshKeyCreate = Type.Object({ publicKey: Type.String({ minLength: 1, maxLength: 16384 }) }, strict);

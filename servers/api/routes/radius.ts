@@ -2,16 +2,19 @@
 // (the issue gives Managers users, groups and systems): a NAS secret lets its holder forge
 // RADIUS answers, and a network's group grants decide who gets on the Wi-Fi or VPN.
 import { Type } from '@sinclair/typebox';
-import { checkIfMatch, ok204, pageLimit, pageOf, R, withEtag, type RouteDef } from '../route-kit.js';
+import { checkIfMatch, ok204, pageLimit, pageSorted, R, sortedListQuery, withEtag, type RouteDef } from '../route-kit.js';
 import * as S from '../schemas.js';
+
+const networkSort = ['name', 'createdAt', 'updatedAt'];
+const clientSort = ['name', 'address', 'createdAt', 'updatedAt'];
 
 export const radiusRoutes: RouteDef[] = [
   // networks
   {
     method: 'GET', url: '/radius-networks', permission: 'radius.read', tag: 'radius', summary: 'List RADIUS networks with their group grants and replies.',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.RadiusNetworkSchema)) },
+    schema: { querystring: sortedListQuery(networkSort), response: R(200, S.Page(S.RadiusNetworkSchema)) },
     handler: async (req, _reply, c) => {
-      const p = pageOf(await c.dir.radius.listNetworks(c.orgId), (n) => n.name, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = pageSorted(await c.dir.radius.listNetworks(c.orgId), networkSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentRadiusNetwork), nextCursor: p.nextCursor };
     },
   },
@@ -48,9 +51,9 @@ export const radiusRoutes: RouteDef[] = [
   // clients (NAS)
   {
     method: 'GET', url: '/radius-clients', permission: 'radius.read', tag: 'radius', summary: 'List RADIUS clients (never their shared secrets).',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.RadiusClientSchema)) },
+    schema: { querystring: sortedListQuery(clientSort), response: R(200, S.Page(S.RadiusClientSchema)) },
     handler: async (req, _reply, c) => {
-      const p = pageOf(await c.dir.radius.listClients(c.orgId), (n) => n.name, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = pageSorted(await c.dir.radius.listClients(c.orgId), clientSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentRadiusClient), nextCursor: p.nextCursor };
     },
   },

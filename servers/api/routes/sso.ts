@@ -2,10 +2,9 @@
 // calls as `cairn sso apps`. Administrator-only to write: an app decides where signed
 // identities are sent. SAML SPs can be registered from metadata XML, parsed by the SSO server's
 // own parser (servers/sso/saml/idp.ts) so the API and the IdP read metadata the same way.
-import { Type } from '@sinclair/typebox';
 import { CairnError, type SamlAppSettings } from '../../../core/index.js';
 import { samlSettingsFromMetadata } from '../../sso/saml/idp.js';
-import { checkIfMatch, ok204, pageLimit, pageOf, R, withEtag, type RouteDef } from '../route-kit.js';
+import { checkIfMatch, ok204, pageLimit, pageSorted, R, sortedListQuery, withEtag, type RouteDef } from '../route-kit.js';
 import * as S from '../schemas.js';
 
 /** SAML settings with those read from settings.metadataXml filled in (explicit settings win). */
@@ -20,12 +19,14 @@ function withMetadata(settings: Record<string, unknown>): Record<string, unknown
   return { ...fromMetadata, ...settings };
 }
 
+const appSort = ['name', 'type', 'createdAt', 'updatedAt'];
+
 export const ssoRoutes: RouteDef[] = [
   {
     method: 'GET', url: '/sso-apps', permission: 'sso.read', tag: 'sso', summary: 'List SSO apps (OIDC clients, SAML service providers) with their group grants.',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.SsoAppSchema)) },
+    schema: { querystring: sortedListQuery(appSort), response: R(200, S.Page(S.SsoAppSchema)) },
     handler: async (req, _reply, c) => {
-      const p = pageOf(await c.dir.sso.apps.list(c.orgId), (a) => a.name, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = pageSorted(await c.dir.sso.apps.list(c.orgId), appSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentSsoApp), nextCursor: p.nextCursor };
     },
   },
