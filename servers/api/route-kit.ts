@@ -145,7 +145,7 @@ function decodeSortCursor(cursor: string | undefined, sort: Sort<string>): SortK
 const compare = (a: string | number, b: string | number) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** A sorted page of a small list the core returns whole (admins, keys, apps, ...). */
-export function pageSorted<T extends { id: string }>(all: readonly T[], fields: readonly string[], q: { sort?: string; cursor?: string }, limit: number) {
+export function pageSorted<T extends { id: string }>(all: readonly T[], fields: readonly (keyof T & string)[], q: { sort?: string; cursor?: string }, limit: number) {
   const sort = parseSort(q.sort, fields);
   const after = decodeSortCursor(q.cursor, sort);
   const sign = sort.desc ? -1 : 1;

@@ -20,9 +20,10 @@ export type { Call, RouteDef, Who } from './route-kit.js';
 const userSort = Object.keys(userSortColumns) as (keyof typeof userSortColumns)[];
 const groupSort = Object.keys(groupSortColumns) as (keyof typeof groupSortColumns)[];
 const systemSort = Object.keys(systemSortColumns) as (keyof typeof systemSortColumns)[];
-const serviceAccountSort = ['name', 'createdAt', 'updatedAt'];
-const adminSort = ['username', 'role', 'state', 'createdAt', 'updatedAt'];
-const apiKeySort = ['createdAt', 'expiresAt', 'name'];
+const serviceAccountSort = ['name', 'createdAt', 'updatedAt'] as const;
+const adminSort = ['username', 'role', 'state', 'createdAt', 'updatedAt'] as const;
+const apiKeySort = ['createdAt', 'expiresAt', 'name'] as const;
+const ipListSort = ['name'] as const;
 
 function myRole(c: Call) {
   return c.who!.admin.role;
@@ -355,9 +356,9 @@ export const routes: RouteDef[] = [
   // IP lists and conditional access
   {
     method: 'GET', url: '/ip-lists', permission: 'policies.read', tag: 'policies', summary: 'List IP lists.',
-    schema: { querystring: sortedListQuery(['name']), response: R(200, S.Page(S.IpListSchema)) },
+    schema: { querystring: sortedListQuery(ipListSort), response: R(200, S.Page(S.IpListSchema)) },
     handler: async (req, _reply, c) => {
-      const p = pageSorted(await c.dir.policies.ipLists(c.orgId), ['name'], req.query, pageLimit(c, req.query.limit));
+      const p = pageSorted(await c.dir.policies.ipLists(c.orgId), ipListSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentIpList), nextCursor: p.nextCursor };
     },
   },

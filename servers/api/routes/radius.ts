@@ -5,8 +5,8 @@ import { Type } from '@sinclair/typebox';
 import { checkIfMatch, ok204, pageLimit, pageSorted, R, sortedListQuery, withEtag, type RouteDef } from '../route-kit.js';
 import * as S from '../schemas.js';
 
-const networkSort = ['name', 'createdAt', 'updatedAt'];
-const clientSort = ['name', 'address', 'createdAt', 'updatedAt'];
+const networkSort = ['name', 'createdAt', 'updatedAt'] as const;
+const clientSort = ['name', 'address', 'createdAt', 'updatedAt'] as const;
 
 export const radiusRoutes: RouteDef[] = [
   // networks

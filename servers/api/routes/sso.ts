@@ -19,7 +19,7 @@ function withMetadata(settings: Record<string, unknown>): Record<string, unknown
   return { ...fromMetadata, ...settings };
 }
 
-const appSort = ['name', 'type', 'createdAt', 'updatedAt'];
+const appSort = ['name', 'type', 'createdAt', 'updatedAt'] as const;
 
 export const ssoRoutes: RouteDef[] = [
   {
