@@ -2,8 +2,13 @@
 import { randomUUID } from 'node:crypto';
 import { mutate, now, read, type Deps } from './context.js';
 import { conflict, invalidInput, notFound } from './errors.js';
+import { applyOrder, type ListOrder } from './store/keyset.js';
 import type { ActionContext, Group } from './types.js';
 import { allocatePosixId, USERNAME_RE } from './users.js';
+
+/** What a group list can be sorted by: field of Group → column. */
+export const groupSortColumns = { name: 'name', gidNumber: 'gid_number', createdAt: 'created_at', updatedAt: 'updated_at' } as const;
+export type GroupSortField = keyof typeof groupSortColumns;
 
 type GroupRow = { id: string; org_id: string; name: string; gid_number: number; description: string; created_at: number; updated_at: number };
 
@@ -42,10 +47,12 @@ export class Groups {
     return row ? (await read(() => this.#hydrate(orgId, [row])))[0]! : null;
   }
 
-  async list(orgId: string, opts: { after?: string; limit?: number } = {}): Promise<Group[]> {
+  /** By name after `after`, or in any `order` of groupSortColumns with keyset paging. */
+  async list(orgId: string, opts: { after?: string; order?: ListOrder<GroupSortField>; limit?: number } = {}): Promise<Group[]> {
     const limit = Math.min(Math.max(opts.limit ?? 100, 1), 100_000);
     const rows = await read(() => {
       const q = this.#d.db('groups').where({ org_id: orgId });
+      if (opts.order) return applyOrder(q, groupSortColumns, opts.order).limit(limit);
       if (opts.after) q.where('name', '>', opts.after);
       return q.orderBy('name').limit(limit);
     });

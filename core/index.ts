@@ -14,6 +14,7 @@ import { followStore } from './feed-follow.js';
 import { Groups } from './groups.js';
 import type { Logger } from './log.js';
 import { Policies } from './policies.js';
+import { RadiusRepository } from './radius.js';
 import { Grants, ServiceAccounts, Systems } from './resources.js';
 import { SsoApps, SsoStore } from './sso.js';
 import { migrate, openDb, pendingMigrations, storeError, type Db } from './store/knex.js';
@@ -28,6 +29,8 @@ export type { Admin, AdminRole } from './admins.js';
 export { adminRoles } from './admins.js';
 export type { SsoApp, SsoAppType, OidcAppSettings, SamlAppSettings, SamlNameIdFormat, CreateSsoAppInput, UpdateSsoAppInput, StoredEntry, OidcScope } from './sso.js';
 export { oidcScopes, validateRedirectUrl } from './sso.js';
+export type { RadiusNetwork, RadiusClient, RadiusMfaMode, EapMethod, GroupReply } from './radius.js';
+export { eapMethods } from './radius.js';
 export { eventToJson } from './audit/audit.js';
 export { passwordProblems, ipInCidrs, normaliseIp, defaultPasswordPolicy, defaultMfaPolicy } from './policies.js';
 export { parseSshKey } from './crypto/ssh.js';
@@ -59,6 +62,8 @@ export class Directory {
   readonly audit: AuditLog;
   readonly feed: ChangeFeed;
   readonly auth: Authenticator;
+  /** RADIUS networks and NAS clients (core/radius.ts). */
+  readonly radius: RadiusRepository;
   /** SSO apps (OIDC clients, SAML SPs) and the SSO token/session store (core/sso.ts). */
   readonly sso: { apps: SsoApps; store: SsoStore };
   readonly config: Readonly<Config>;
@@ -79,6 +84,7 @@ export class Directory {
     this.serviceAccounts = new ServiceAccounts(deps);
     this.admins = new Admins(deps);
     this.auth = new Authenticator(deps, this.users, this.policies, this.grants);
+    this.radius = new RadiusRepository(deps, this.grants);
     this.sso = { apps: new SsoApps(deps, this.grants), store: new SsoStore(deps) };
   }
 
@@ -217,5 +223,9 @@ export { SESSION_PREFIX, type AdminSession, type LoginResult } from './admins.js
 export { permissions, rolePermissions, isPermission, roleCovers, type Permission } from './permissions.js';
 export { postureReport, type PostureCheck, type PostureReport } from './posture.js';
 export { createOrg } from './orgs.js';
+export { userSortColumns } from './users.js';
+export { groupSortColumns } from './groups.js';
+export { systemSortColumns } from './resources.js';
+export type { ListOrder } from './store/keyset.js';
 // Host agent (issue 7): enrolment tokens, enrolled hosts, signed host requests.
 export { HostAgents, ENROLMENT_TOKEN_PREFIX, hostPublicKey, verifyHostSignature, type EnrolmentToken, type HostBinding, type HostPolicy } from './enrolment.js';

@@ -7,6 +7,8 @@ export const permissions = [
   'groups.read', 'groups.write',
   'systems.read', 'systems.write',
   'service_accounts.read', 'service_accounts.write',
+  'radius.read', 'radius.write',
+  'sso.read', 'sso.write',
   'policies.read', 'policies.write',
   'admins.read', 'admins.write',
   'api_keys.read', 'api_keys.write',

@@ -47,3 +47,28 @@ for (const backend of backends) {
     ]);
   });
 }
+
+for (const backend of backends) {
+  t.test(`access rules change in place, refs checked, one event each (${backend})`, async (t) => {
+    const { dir, ctx, org, close } = await testDirectory(backend);
+    t.teardown(close);
+    const office = await dir.policies.createIpList(ctx, { name: 'office', cidrs: ['192.0.2.0/24'] });
+    const first = await dir.policies.createAccessRule(ctx, { name: 'deny office ldap', priority: 10, protocol: 'ldap', groupId: null, ipListId: office.id, negateIpList: false, action: 'deny' });
+    await dir.policies.createAccessRule(ctx, { name: 'mfa everywhere', priority: 20, protocol: '*', groupId: null, ipListId: null, negateIpList: false, action: 'require_mfa' });
+    t.same(await dir.policies.evaluateAccess(org.id, 'ldap', [], '192.0.2.7'), { action: 'deny', rule: 'deny office ldap' });
+    const moved = await dir.policies.updateAccessRule(ctx, first.id, { priority: 30 });
+    t.same([moved.priority, moved.name, moved.ipListId], [30, 'deny office ldap', office.id], 'other fields kept');
+    t.same(await dir.policies.evaluateAccess(org.id, 'ldap', [], '192.0.2.7'), { action: 'require_mfa', rule: 'mfa everywhere' }, 'the new priority decides the order');
+    await dir.policies.updateAccessRule(ctx, first.id, { ipListId: null, action: 'allow' });
+    t.same((await dir.policies.getAccessRule(org.id, first.id)).action, 'allow');
+    await t.rejects(dir.policies.updateAccessRule(ctx, first.id, { action: 'maybe' as never }), { code: 'invalid_input', field: 'action' });
+    await t.rejects(dir.policies.updateAccessRule(ctx, first.id, { orgId: 'x' } as never), { code: 'invalid_input', field: 'orgId' });
+    await t.rejects(dir.policies.updateAccessRule(ctx, first.id, { groupId: 'no-such-group' }), { code: 'not_found' });
+    await t.rejects(dir.policies.updateAccessRule(ctx, 'no-such-rule', { priority: 1 }), { code: 'not_found' });
+    const events = (await dir.audit.list({ orgId: org.id, limit: 100 })).filter((e) => e.eventType === 'access_rule.updated');
+    t.same(events.map((e) => e.changes), [
+      { priority: { from: 10, to: 30 } },
+      { ipListId: { from: office.id, to: null }, action: { from: 'deny', to: 'allow' } },
+    ], 'one event per change, with what changed');
+  });
+}

@@ -1,6 +1,7 @@
 // Org policies: password, MFA, and conditional access (IP lists → allow / require MFA / deny).
 import { randomUUID } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
+import type { Knex } from 'knex';
 import { mutate, now, read, type Deps } from './context.js';
 import { CairnError, invalidInput, notFound, policyViolation } from './errors.js';
 import {
@@ -84,6 +85,23 @@ const toRule = (r: RuleRow): AccessRule => ({
   id: r.id, orgId: r.org_id, name: r.name, priority: r.priority, protocol: r.protocol as AccessRule['protocol'],
   groupId: r.group_id, ipListId: r.ip_list_id, negateIpList: !!r.negate_ip_list, action: r.action as AccessAction,
 });
+
+function validRule(input: Omit<AccessRule, 'id' | 'orgId'>): Omit<AccessRule, 'id' | 'orgId'> {
+  if (!['allow', 'require_mfa', 'deny'].includes(input.action)) throw invalidInput('action', 'allow, require_mfa or deny');
+  if (input.protocol !== '*' && !protocols.includes(input.protocol)) throw invalidInput('protocol', `* or one of ${protocols.join(', ')}`);
+  if (!Number.isInteger(input.priority)) throw invalidInput('priority', 'an integer');
+  if (typeof input.name !== 'string' || !input.name || input.name.length > 128) throw invalidInput('name', '1 to 128 characters');
+  return {
+    name: input.name, priority: input.priority, protocol: input.protocol, groupId: input.groupId ?? null, ipListId: input.ipListId ?? null,
+    negateIpList: !!input.negateIpList, action: input.action,
+  };
+}
+
+/** A rule may only name this org's group and IP list. */
+async function assertRuleRefs(trx: Knex.Transaction, orgId: string, rule: Pick<AccessRule, 'groupId' | 'ipListId'>): Promise<void> {
+  if (rule.ipListId && !(await trx('ip_lists').where({ id: rule.ipListId, org_id: orgId }).first())) throw notFound('IP list');
+  if (rule.groupId && !(await trx('groups').where({ id: rule.groupId, org_id: orgId }).first())) throw notFound('group');
+}
 
 // Policies are read on every authentication and change rarely: they are memoised briefly.
 // A change through this process clears the memo at once; another instance's change is seen
@@ -242,13 +260,9 @@ export class Policies {
   }
 
   async createAccessRule(ctx: ActionContext, input: Omit<AccessRule, 'id' | 'orgId'>): Promise<AccessRule> {
-    if (!['allow', 'require_mfa', 'deny'].includes(input.action)) throw invalidInput('action', 'allow, require_mfa or deny');
-    if (input.protocol !== '*' && !protocols.includes(input.protocol)) throw invalidInput('protocol', `* or one of ${protocols.join(', ')}`);
-    if (!Number.isInteger(input.priority)) throw invalidInput('priority', 'an integer');
-    const rule: AccessRule = { ...input, id: randomUUID(), orgId: ctx.orgId, negateIpList: !!input.negateIpList };
+    const rule: AccessRule = { ...validRule(input), id: randomUUID(), orgId: ctx.orgId };
     return mutate(this.#d, ctx, async (trx) => {
-      if (rule.ipListId && !(await trx('ip_lists').where({ id: rule.ipListId, org_id: ctx.orgId }).first())) throw notFound('IP list');
-      if (rule.groupId && !(await trx('groups').where({ id: rule.groupId, org_id: ctx.orgId }).first())) throw notFound('group');
+      await assertRuleRefs(trx, ctx.orgId, rule);
       await trx('access_rules').insert({
         id: rule.id, org_id: ctx.orgId, name: rule.name, priority: rule.priority, protocol: rule.protocol, group_id: rule.groupId,
         ip_list_id: rule.ipListId, negate_ip_list: rule.negateIpList, action: rule.action, created_at: now(), updated_at: now(),
@@ -257,6 +271,34 @@ export class Policies {
         result: rule,
         audit: { eventType: 'access_rule.created', success: true, resource: { type: 'access_rule', id: rule.id, name: rule.name }, changes: { ...input } },
         changes: [{ kind: 'access_rule', action: 'created', orgId: ctx.orgId, id: rule.id }],
+      };
+    });
+  }
+
+  async getAccessRule(orgId: string, id: string): Promise<AccessRule> {
+    const rule = (await this.accessRules(orgId)).find((r) => r.id === id);
+    if (!rule) throw notFound('access rule');
+    return rule;
+  }
+
+  /** Change any of a rule's fields; its evaluation position follows its (new) priority. */
+  async updateAccessRule(ctx: ActionContext, id: string, patch: Partial<Omit<AccessRule, 'id' | 'orgId'>>): Promise<AccessRule> {
+    const before = await this.getAccessRule(ctx.orgId, id);
+    const editable = ['name', 'priority', 'protocol', 'groupId', 'ipListId', 'negateIpList', 'action'];
+    for (const k of Object.keys(patch)) if (!editable.includes(k)) throw invalidInput(k, 'unknown or read-only field');
+    const after: AccessRule = { ...validRule({ ...before, ...patch }), id, orgId: ctx.orgId };
+    const changes: Record<string, unknown> = {};
+    for (const k of editable as (keyof AccessRule)[]) if (before[k] !== after[k]) changes[k] = { from: before[k], to: after[k] };
+    return mutate(this.#d, ctx, async (trx) => {
+      await assertRuleRefs(trx, ctx.orgId, after);
+      await trx('access_rules').where({ id, org_id: ctx.orgId }).update({
+        name: after.name, priority: after.priority, protocol: after.protocol, group_id: after.groupId, ip_list_id: after.ipListId,
+        negate_ip_list: after.negateIpList, action: after.action, updated_at: now(),
+      });
+      return {
+        result: after,
+        audit: { eventType: 'access_rule.updated', success: true, resource: { type: 'access_rule', id, name: after.name }, changes },
+        changes: [{ kind: 'access_rule', action: 'updated', orgId: ctx.orgId, id }],
       };
     });
   }

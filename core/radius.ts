@@ -122,6 +122,8 @@ function validateSecret(v: unknown): string {
   return v;
 }
 
+const generateSecret = () => randomBytes(24).toString('base64url');
+
 export class RadiusRepository {
   readonly #d: Deps;
   readonly #grants: Grants;
@@ -283,7 +285,7 @@ export class RadiusRepository {
   async createClient(ctx: ActionContext, input: { name: string; address: string; networkId: string; secret?: string; legacy?: boolean }): Promise<{ client: RadiusClient; secret: string }> {
     const name = validateName(input.name);
     const address = validateAddress(input.address);
-    const secret = input.secret === undefined ? randomBytes(24).toString('base64url') : validateSecret(input.secret);
+    const secret = input.secret === undefined ? generateSecret() : validateSecret(input.secret);
     if (input.legacy !== undefined && typeof input.legacy !== 'boolean') throw invalidInput('legacy', 'true or false');
     await this.getNetwork(ctx.orgId, String(input.networkId ?? ''));
     const id = randomUUID();
@@ -329,6 +331,13 @@ export class RadiusRepository {
       };
     });
     return this.getClient(ctx.orgId, id);
+  }
+
+  /** A new shared secret (generated when not given), returned once; the old one stops working. */
+  async rotateClientSecret(ctx: ActionContext, id: string, secret?: string): Promise<string> {
+    const next = secret ?? generateSecret();
+    await this.updateClient(ctx, id, { secret: next });
+    return next;
   }
 
   async deleteClient(ctx: ActionContext, id: string): Promise<void> {

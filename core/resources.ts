@@ -5,8 +5,13 @@ import { mutate, now, read, toDate, type Deps } from './context.js';
 import type { Change } from './feed.js';
 import { randomToken } from './crypto/tokens.js';
 import { conflict, invalidInput, notFound } from './errors.js';
+import { applyOrder, type ListOrder } from './store/keyset.js';
 import type { ActionContext, ResourceRef, ServiceAccount, System, SystemState } from './types.js';
 import { USERNAME_RE } from './users.js';
+
+/** What a system list can be sorted by: field of System → column. */
+export const systemSortColumns = { hostname: 'hostname', state: 'state', createdAt: 'created_at', updatedAt: 'updated_at' } as const;
+export type SystemSortField = keyof typeof systemSortColumns;
 
 export type GrantRole = 'access' | 'login' | 'sudo';
 
@@ -82,11 +87,14 @@ export class Systems {
     return this.#toSystem(row);
   }
 
-  async list(orgId: string, opts: { after?: string; limit?: number } = {}): Promise<System[]> {
+  /** By hostname after `after`, or in any `order` of systemSortColumns with keyset paging. */
+  async list(orgId: string, opts: { after?: string; order?: ListOrder<SystemSortField>; limit?: number } = {}): Promise<System[]> {
     const rows = await read(() => {
       const q = this.#d.db('systems').where({ org_id: orgId });
+      const limit = Math.min(Math.max(opts.limit ?? 100, 1), 10_000);
+      if (opts.order) return applyOrder(q, systemSortColumns, opts.order).limit(limit);
       if (opts.after) q.where('hostname', '>', opts.after);
-      return q.orderBy('hostname').limit(Math.min(Math.max(opts.limit ?? 100, 1), 10_000));
+      return q.orderBy('hostname').limit(limit);
     });
     return Promise.all(rows.map((r: SystemRow) => this.#toSystem(r)));
   }

@@ -3,6 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { mutate, now, read, toDate, type Deps } from './context.js';
 import { isPostgres } from './store/knex.js';
+import { applyOrder, type ListOrder } from './store/keyset.js';
 import { PasswordTooLong } from './crypto/passwords.js';
 import { parseSshKey } from './crypto/ssh.js';
 import { hashToken } from './crypto/tokens.js';
@@ -12,6 +13,12 @@ import { assertPasswordAcceptable, type Policies } from './policies.js';
 import { sealedNtHashFor } from './radius.js';
 import type { ActionContext, PasswordPolicy, SshKey, User, UserState } from './types.js';
 import { userStates } from './types.js';
+
+/** What a user list can be sorted by: field of User → column. */
+export const userSortColumns = {
+  username: 'username', displayName: 'display_name', uidNumber: 'uid_number', state: 'state', createdAt: 'created_at', updatedAt: 'updated_at',
+} as const;
+export type UserSortField = keyof typeof userSortColumns;
 
 export const USERNAME_RE = /^[a-z_][a-z0-9_.-]{0,31}$/;
 const CUSTOM_KEY_RE = /^[a-zA-Z][a-zA-Z0-9-]{0,63}$/;
@@ -150,14 +157,18 @@ export class Users {
     return read(() => this.#d.db('users').where({ org_id: orgId, username: username.toLowerCase() }).first());
   }
 
-  /** A page of users ordered by username, after the cursor. */
-  async list(orgId: string, opts: { after?: string; limit?: number; state?: UserState; search?: string } = {}): Promise<User[]> {
+  /**
+   * A page of users: by username after `after` (LDAP, CLI), or in any `order` of
+   * userSortColumns with keyset paging (the management API).
+   */
+  async list(orgId: string, opts: { after?: string; order?: ListOrder<UserSortField>; limit?: number; state?: UserState; search?: string } = {}): Promise<User[]> {
     const limit = Math.min(Math.max(opts.limit ?? 100, 1), 100_000);
     const rows = await read(() => {
       const q = this.#d.db('users').where({ org_id: orgId });
-      if (opts.after) q.where('username', '>', opts.after);
       if (opts.state) q.where('state', opts.state);
       if (opts.search) q.where((w) => w.where('username', 'like', `%${opts.search}%`).orWhere('display_name', 'like', `%${opts.search}%`));
+      if (opts.order) return applyOrder(q, userSortColumns, opts.order).limit(limit);
+      if (opts.after) q.where('username', '>', opts.after);
       return q.orderBy('username').limit(limit);
     });
     return read(() => this.#hydrate(orgId, rows));

@@ -97,6 +97,9 @@ for (const backend of backends) {
     const systemB = await dir.systems.create(ctxB, { hostname: 'db1.other.example' });
     const saB = (await dir.serviceAccounts.create(ctxB, { name: 'sssd' })).account;
     const ipB = await dir.policies.createIpList(ctxB, { name: 'office', cidrs: ['10.0.0.0/8'] });
+    const netB = await dir.radius.createNetwork(ctxB, { name: 'wifi-b', groupIds: [groupB.id] });
+    const nasB = (await dir.radius.createClient(ctxB, { name: 'ap-b', address: '192.0.2.10', networkId: netB.id })).client;
+    const appB = (await dir.sso.apps.create(ctxB, { type: 'oidc', name: 'wiki-b', groupIds: [groupB.id], settings: { redirectUris: ['https://wiki.other.example/cb'] } })).app;
     const ruleB = await dir.policies.createAccessRule(ctxB, { name: 'r', priority: 1, protocol: '*', groupId: null, ipListId: ipB.id, negateIpList: false, action: 'deny' });
     const adminB = await dir.admins.create(ctxB, { username: 'root-b', role: 'administrator', password: 'Other-org-admin-pw-1' });
     const keyB = (await new ApiKeys(dir.deps).create({ ...ctxB, actor: { type: 'admin', id: adminB.id, name: 'root-b' } }, { name: 'b', role: 'read_only' }, 'administrator')).key;
@@ -107,7 +110,8 @@ for (const backend of backends) {
 
     const idFor: Record<string, string> = {
       users: userB.id, groups: groupB.id, systems: systemB.id, 'service-accounts': saB.id, 'ip-lists': ipB.id,
-      'access-rules': ruleB.id, admins: adminB.id, 'api-keys': keyB.id,
+      'access-rules': ruleB.id, admins: adminB.id, 'api-keys': keyB.id, 'radius-networks': netB.id, 'radius-clients': nasB.id,
+      'sso-apps': appB.id,
     };
     const bodies: Record<string, unknown> = {
       'PATCH /users/:id': { displayName: 'x' }, 'POST /users/:id/password': { password: 'Another-pass-99' },
@@ -115,6 +119,8 @@ for (const backend of backends) {
       'POST /users/:id/ssh-keys': { publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHLhTtSsUmA7mY/Gk1xFuWqcZ7T2r7a5aEPx5Lq9V8kH x' },
       'PATCH /groups/:id': { description: 'x' }, 'PATCH /systems/:id': { os: 'x' }, 'PATCH /admins/:id': { email: 'x@example.com' },
       'POST /api-keys/:id/rotate': {}, 'PATCH /ip-lists/:id': { name: 'x' }, 'PATCH /service-accounts/:id': { state: 'disabled' },
+      'PATCH /radius-networks/:id': { mfaMode: 'challenge' }, 'PATCH /radius-clients/:id': { legacy: true },
+      'PATCH /sso-apps/:id': { displayName: 'x' }, 'PATCH /access-rules/:id': { priority: 5 },
     };
     let n = 0;
     for (const r of routes.filter((x) => x.url.includes(':id'))) {
@@ -134,6 +140,12 @@ for (const backend of backends) {
     t.equal((await h.c.call('POST', `${P}/access-rules`, { token: h.admin.token, body: { name: 'x', priority: 1, protocol: '*', ipListId: ipB.id, action: 'deny' } })).status, 404);
     t.equal((await h.c.call('POST', `${P}/systems`, { token: h.admin.token, body: { hostname: 'web1', loginGroupIds: [groupB.id] } })).status, 404);
     t.equal((await h.c.call('POST', `${P}/api-keys`, { token: h.admin.token, body: { name: 'x', role: 'read_only', ownerAdminId: adminB.id } })).status, 404);
+    t.equal((await h.c.call('POST', `${P}/sso-apps`, { token: h.admin.token, body: { type: 'saml', name: 'x', groupIds: [groupB.id], settings: { entityId: 'x', acsUrls: ['https://x.example/acs'] } } })).status, 404);
+    const ruleA = (await h.c.call('POST', `${P}/access-rules`, { token: h.admin.token, body: { name: 'a', priority: 1, protocol: '*', action: 'deny' } })).json;
+    t.equal((await h.c.call('PATCH', `${P}/access-rules/${ruleA.id}`, { token: h.admin.token, body: { groupId: groupB.id } })).status, 404);
+    t.equal((await h.c.call('PATCH', `${P}/access-rules/${ruleA.id}`, { token: h.admin.token, body: { ipListId: ipB.id } })).status, 404);
+    t.equal((await h.c.call('POST', `${P}/radius-networks`, { token: h.admin.token, body: { name: 'x', groupIds: [groupB.id] } })).status, 404);
+    t.equal((await h.c.call('POST', `${P}/radius-clients`, { token: h.admin.token, body: { name: 'x', address: '192.0.2.1', networkId: netB.id } })).status, 404);
     // Lists never show B's objects; B is untouched.
     const users = await h.c.call('GET', `${P}/users`, { token: h.admin.token });
     t.same(users.json.items.map((u: { username: string }) => u.username), ['alice']);
@@ -142,5 +154,7 @@ for (const backend of backends) {
     t.equal((await dir.audit.list({ orgId: other.id, limit: 1000 })).length, seqBefore, 'nothing happened in org B');
     t.equal((await dir.users.get(other.id, userB.id)).state, 'active');
     t.equal((await new ApiKeys(dir.deps).get(other.id, keyB.id)).status, 'active');
+    t.same((await dir.radius.getNetwork(other.id, netB.id)).groupIds, [groupB.id]);
+    t.same((await dir.sso.apps.get(other.id, appB.id)).groupIds, [groupB.id]);
   });
 }

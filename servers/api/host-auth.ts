@@ -13,7 +13,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Config } from '../../config/load.js';
 import { CairnError, HostAgents, hostPublicKey, verifyHostSignature, type ActionContext, type HostBinding } from '../../core/index.js';
 import { RateLimiter } from './net.js';
-import type { Call } from './routes.js';
+import type { Call } from './route-kit.js';
 
 export const SIGNATURE_SCHEME = 'cairn-agent-v1';
 

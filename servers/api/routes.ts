@@ -3,111 +3,32 @@
 // role × route test walks it exhaustively. 'public' routes need no credential; 'self' routes
 // need any valid credential; `session: true` routes refuse API keys (keys cannot mint keys,
 // create admins, or change their own credentials).
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
+import { CairnError, eventToJson, groupSortColumns, postureReport, rolePermissions, systemSortColumns, userSortColumns, type Directory } from '../../core/index.js';
 import {
-  CairnError, eventToJson, postureReport, rolePermissions,
-  type ActionContext, type Admin, type AdminSession, type ApiKeys, type Directory, type KeyPrincipal, type Permission,
-} from '../../core/index.js';
-import type { Config } from '../../config/load.js';
-import { HttpProblem } from './errors.js';
+  checkIfMatch, decodeCursor, encodeCursor, ok204, pageLimit, pageOf, pageSorted, pageStored, R, sortedListQuery, withEtag, type Call, type RouteDef, type Who,
+} from './route-kit.js';
 import * as S from './schemas.js';
 import { agentRoutes } from './routes/agent.js';
+import { radiusRoutes } from './routes/radius.js';
+import { ssoRoutes } from './routes/sso.js';
 
-export type Who =
-  | { kind: 'session'; admin: Admin; session: AdminSession }
-  | { kind: 'api_key'; admin: Admin; key: KeyPrincipal };
+export type { Call, RouteDef, Who } from './route-kit.js';
 
-export interface Call {
-  dir: Directory;
-  keys: ApiKeys;
-  config: Readonly<Config>;
-  orgId: string;
-  /** The default org (login happens there). */
-  defaultOrgId: string;
-  ip: string | null;
-  who: Who | null;
-  actx: ActionContext;
-}
-
-// Bodies, queries and params are validated against the route's schema before a handler runs.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Req = FastifyRequest & { body: any; query: any; params: any };
-export interface RouteDef {
-  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
-  url: string;
-  permission: Permission | 'public' | 'self';
-  session?: boolean;
-  summary: string;
-  tag: string;
-  schema: { body?: TSchema; querystring?: TSchema; params?: TSchema; response: Record<number, TSchema> };
-  handler(req: Req, reply: FastifyReply, c: Call): Promise<unknown>;
-}
-
-// --- helpers -------------------------------------------------------------------------------
-
-export function etagOf(value: unknown): string {
-  return `"${createHash('sha256').update(JSON.stringify(value)).digest('base64url').slice(0, 27)}"`;
-}
-
-/** Optimistic concurrency: a PATCH with If-Match must name the current version. */
-function checkIfMatch(req: Req, current: unknown): void {
-  const h = req.headers['if-match'];
-  if (h === undefined) return;
-  const tags = String(h).split(',').map((s) => s.trim().replace(/^W\//, ''));
-  if (tags.includes('*') || tags.includes(etagOf(current))) return;
-  throw new HttpProblem('precondition_failed', 'the resource changed since it was read; GET it again and retry', 'If-Match');
-}
-
-function withEtag<T>(reply: FastifyReply, presented: T): T {
-  reply.header('etag', etagOf(presented));
-  return presented;
-}
-
-const encodeCursor = (k: unknown) => Buffer.from(JSON.stringify({ k })).toString('base64url');
-function decodeCursor(c: string | undefined): string | number | undefined {
-  if (c === undefined) return undefined;
-  try {
-    const v = (JSON.parse(Buffer.from(c, 'base64url').toString()) as { k?: unknown }).k;
-    if (typeof v === 'string' || typeof v === 'number') return v;
-  } catch {
-    /* fall through */
-  }
-  throw new CairnError('invalid_input', 'not a cursor this API issued', { field: 'cursor' });
-}
-
-function pageLimit(c: Call, asked: number | undefined): number {
-  return Math.min(asked ?? c.config.api.pageSizeDefault, c.config.api.pageSizeMax);
-}
-
-/** A page of an already sorted, small in-memory list (admins, keys, IP lists, rules...). */
-function pageOf<T>(items: T[], key: (t: T) => string, cursor: string | undefined, limit: number) {
-  const after = decodeCursor(cursor);
-  const rest = after === undefined ? items : items.filter((i) => key(i) > String(after));
-  const page = rest.slice(0, limit);
-  return { items: page, nextCursor: rest.length > limit ? encodeCursor(key(page[page.length - 1]!)) : null };
-}
-
-/** A page from a store query that orders by `key` and takes `after`; asks for one more. */
-async function pageFrom<T>(fetch: (after: string | undefined, limit: number) => Promise<T[]>, key: (t: T) => string, cursor: string | undefined, limit: number) {
-  const after = decodeCursor(cursor);
-  const rows = await fetch(after === undefined ? undefined : String(after), limit + 1);
-  const page = rows.slice(0, limit);
-  return { items: page, nextCursor: rows.length > limit ? encodeCursor(key(page[page.length - 1]!)) : null };
-}
-
-const ok204 = async (reply: FastifyReply) => {
-  reply.code(204);
-  return null;
-};
+// What each list may be sorted by (the first is its default order).
+const userSort = Object.keys(userSortColumns) as (keyof typeof userSortColumns)[];
+const groupSort = Object.keys(groupSortColumns) as (keyof typeof groupSortColumns)[];
+const systemSort = Object.keys(systemSortColumns) as (keyof typeof systemSortColumns)[];
+const serviceAccountSort = ['name', 'createdAt', 'updatedAt'] as const;
+const adminSort = ['username', 'role', 'state', 'createdAt', 'updatedAt'] as const;
+const apiKeySort = ['createdAt', 'expiresAt', 'name'] as const;
+const ipListSort = ['name'] as const;
 
 function myRole(c: Call) {
   return c.who!.admin.role;
 }
 
-const R = (code: number, s: TSchema) => ({ [code]: s });
 const sessionResponse = (r: Awaited<ReturnType<Directory['admins']['login']>>) =>
   r.status === 'ok'
     ? { status: r.status, token: r.token, expiresAt: r.expiresAt.toISOString(), admin: S.presentAdmin(r.admin), mustChangePassword: r.mustChangePassword }
@@ -174,9 +95,9 @@ export const routes: RouteDef[] = [
   // users
   {
     method: 'GET', url: '/users', permission: 'users.read', tag: 'users', summary: 'List users by username; filters: state, search.',
-    schema: { querystring: S.UserListQuery, response: R(200, S.Page(S.UserSchema)) },
+    schema: { querystring: sortedListQuery(userSort, S.UserFilters), response: R(200, S.Page(S.UserSchema)) },
     handler: async (req, _reply, c) => {
-      const p = await pageFrom((after, limit) => c.dir.users.list(c.orgId, { after, limit, state: req.query.state, search: req.query.search }), (u) => u.username, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = await pageStored((order, limit) => c.dir.users.list(c.orgId, { order, limit, state: req.query.state, search: req.query.search }), userSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentUser), nextCursor: p.nextCursor };
     },
   },
@@ -290,9 +211,9 @@ export const routes: RouteDef[] = [
   // groups
   {
     method: 'GET', url: '/groups', permission: 'groups.read', tag: 'groups', summary: 'List groups by name.',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.GroupSchema)) },
+    schema: { querystring: sortedListQuery(groupSort), response: R(200, S.Page(S.GroupSchema)) },
     handler: async (req, _reply, c) => {
-      const p = await pageFrom((after, limit) => c.dir.groups.list(c.orgId, { after, limit }), (g) => g.name, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = await pageStored((order, limit) => c.dir.groups.list(c.orgId, { order, limit }), groupSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentGroup), nextCursor: p.nextCursor };
     },
   },
@@ -345,9 +266,9 @@ export const routes: RouteDef[] = [
   // systems
   {
     method: 'GET', url: '/systems', permission: 'systems.read', tag: 'systems', summary: 'List systems (hosts) by hostname.',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.SystemSchema)) },
+    schema: { querystring: sortedListQuery(systemSort), response: R(200, S.Page(S.SystemSchema)) },
     handler: async (req, _reply, c) => {
-      const p = await pageFrom((after, limit) => c.dir.systems.list(c.orgId, { after, limit }), (s) => s.hostname, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = await pageStored((order, limit) => c.dir.systems.list(c.orgId, { order, limit }), systemSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentSystem), nextCursor: p.nextCursor };
     },
   },
@@ -384,9 +305,9 @@ export const routes: RouteDef[] = [
   // LDAP service accounts
   {
     method: 'GET', url: '/service-accounts', permission: 'service_accounts.read', tag: 'service-accounts', summary: 'List LDAP service accounts.',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.ServiceAccountSchema)) },
+    schema: { querystring: sortedListQuery(serviceAccountSort), response: R(200, S.Page(S.ServiceAccountSchema)) },
     handler: async (req, _reply, c) => {
-      const p = pageOf(await c.dir.serviceAccounts.list(c.orgId), (a) => a.name, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = pageSorted(await c.dir.serviceAccounts.list(c.orgId), serviceAccountSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentServiceAccount), nextCursor: p.nextCursor };
     },
   },
@@ -429,12 +350,15 @@ export const routes: RouteDef[] = [
     },
   },
 
+  ...radiusRoutes, // servers/api/routes/radius.ts
+  ...ssoRoutes, // servers/api/routes/sso.ts
+
   // IP lists and conditional access
   {
     method: 'GET', url: '/ip-lists', permission: 'policies.read', tag: 'policies', summary: 'List IP lists.',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.IpListSchema)) },
+    schema: { querystring: sortedListQuery(ipListSort), response: R(200, S.Page(S.IpListSchema)) },
     handler: async (req, _reply, c) => {
-      const p = pageOf(await c.dir.policies.ipLists(c.orgId), (l) => l.name, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = pageSorted(await c.dir.policies.ipLists(c.orgId), ipListSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentIpList), nextCursor: p.nextCursor };
     },
   },
@@ -493,6 +417,19 @@ export const routes: RouteDef[] = [
     },
   },
   {
+    method: 'GET', url: '/access-rules/:id', permission: 'policies.read', tag: 'policies', summary: 'One conditional-access rule (ETag for If-Match).',
+    schema: { params: S.IdParams, response: R(200, S.AccessRuleSchema) },
+    handler: async (req, reply, c) => withEtag(reply, S.presentRule(await c.dir.policies.getAccessRule(c.orgId, req.params.id))),
+  },
+  {
+    method: 'PATCH', url: '/access-rules/:id', permission: 'policies.write', tag: 'policies', summary: 'Change a conditional-access rule; a new priority moves it in evaluation order (If-Match honoured).',
+    schema: { params: S.IdParams, body: S.AccessRulePatch, response: R(200, S.AccessRuleSchema) },
+    handler: async (req, reply, c) => {
+      checkIfMatch(req, S.presentRule(await c.dir.policies.getAccessRule(c.orgId, req.params.id)));
+      return withEtag(reply, S.presentRule(await c.dir.policies.updateAccessRule(c.actx, req.params.id, req.body)));
+    },
+  },
+  {
     method: 'DELETE', url: '/access-rules/:id', permission: 'policies.write', tag: 'policies', summary: 'Delete a conditional-access rule.',
     schema: { params: S.IdParams, response: R(204, S.NoContent) },
     handler: async (req, reply, c) => {
@@ -532,9 +469,9 @@ export const routes: RouteDef[] = [
   // admins
   {
     method: 'GET', url: '/admins', permission: 'admins.read', tag: 'admins', summary: 'List administrators.',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.AdminSchema)) },
+    schema: { querystring: sortedListQuery(adminSort), response: R(200, S.Page(S.AdminSchema)) },
     handler: async (req, _reply, c) => {
-      const p = pageOf(await c.dir.admins.list(c.orgId), (a) => a.username, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = pageSorted(await c.dir.admins.list(c.orgId), adminSort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentAdmin), nextCursor: p.nextCursor };
     },
   },
@@ -587,10 +524,9 @@ export const routes: RouteDef[] = [
   // API keys
   {
     method: 'GET', url: '/api-keys', permission: 'api_keys.read', tag: 'api-keys', summary: 'List API keys (never their secrets).',
-    schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.ApiKeySchema)) },
+    schema: { querystring: sortedListQuery(apiKeySort), response: R(200, S.Page(S.ApiKeySchema)) },
     handler: async (req, _reply, c) => {
-      const all = await c.keys.list(c.orgId);
-      const p = pageOf(all, (k) => `${k.createdAt.toISOString()}|${k.id}`, req.query.cursor, pageLimit(c, req.query.limit));
+      const p = pageSorted(await c.keys.list(c.orgId), apiKeySort, req.query, pageLimit(c, req.query.limit));
       return { items: p.items.map(S.presentKey), nextCursor: p.nextCursor };
     },
   },

@@ -3,7 +3,10 @@
 // timestamps are simply not in the create/update schemas, so sending them is rejected and the
 // problem names the field). Response schemas decide what is serialised: nothing unlisted leaves.
 import { Type, type TSchema } from '@sinclair/typebox';
-import { adminRoles, permissions, protocols, type Admin, type ApiKey, type AccessRule, type Group, type IpList, type ServiceAccount, type System, type User } from '../../core/index.js';
+import {
+  adminRoles, eapMethods, oidcScopes, permissions, protocols,
+  type Admin, type ApiKey, type AccessRule, type Group, type IpList, type RadiusClient, type RadiusNetwork, type ServiceAccount, type SsoApp, type System, type User,
+} from '../../core/index.js';
 
 const strict = { additionalProperties: false } as const;
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -51,7 +54,7 @@ export const UserPatch = Type.Object({
   mustChangePassword: Type.Optional(Type.Boolean()),
   customAttributes: Type.Optional(CustomAttributes),
 }, { ...strict, minProperties: 1 });
-export const UserListQuery = Type.Object({ ...PageQuery, state: Type.Optional(UserState), search: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) }, strict);
+export const UserFilters = { state: Type.Optional(UserState), search: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) };
 export const PasswordReset = Type.Object({ password: Type.String({ minLength: 1, maxLength: 1024 }), mustChangePassword: Type.Optional(Type.Boolean()) }, strict);
 export const MustChange = Type.Object({ mustChangePassword: Type.Boolean() }, strict);
 export const SshKeyCreate = Type.Object({ publicKey: Type.String({ minLength: 1, maxLength: 16384 }) }, strict);
@@ -121,6 +124,102 @@ export const presentServiceAccount = (a: ServiceAccount) => ({
   id: a.id, name: a.name, description: a.description, permissions: a.permissions, state: a.state, createdAt: iso(a.createdAt)!, updatedAt: iso(a.updatedAt)!,
 });
 
+// --- RADIUS networks and clients -----------------------------------------------------------
+// A network is bound to user groups (groupIds: who may connect) and gives reply attributes per
+// group; a client (NAS) sends from an address into one network with a shared secret that is
+// written (or generated) and shown once, never read back.
+const RadiusName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$' });
+const RadiusMfaMode = Type.Union([Type.Literal('appended'), Type.Literal('challenge')], { description: 'appended: password+code in one field; challenge: Access-Challenge for the code.' });
+const EapMethods = Type.Array(Type.Union(eapMethods.map((m) => Type.Literal(m))), { maxItems: 3 });
+const RadiusText = Type.String({ minLength: 1, maxLength: 253 });
+const GroupReplySchema = Type.Object({
+  groupId: Id, vlan: Type.Optional(Type.Integer({ minimum: 1, maximum: 4094 })), sessionTimeout: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 31 })),
+  class: Type.Optional(RadiusText), replyMessage: Type.Optional(RadiusText),
+}, strict);
+const GroupReplies = Type.Array(GroupReplySchema, { maxItems: 100 });
+export const RadiusNetworkSchema = Type.Object({
+  id: Type.String(), name: Type.String(), mfaMode: RadiusMfaMode, groupIds: Type.Array(Type.String()), groupReplies: GroupReplies,
+  eapMethods: EapMethods, createdAt: DateTime, updatedAt: DateTime,
+}, strict);
+export const RadiusNetworkCreate = Type.Object({
+  name: RadiusName, mfaMode: Type.Optional(RadiusMfaMode), groupIds: Type.Optional(GroupIds), groupReplies: Type.Optional(GroupReplies), eapMethods: Type.Optional(EapMethods),
+}, strict);
+export const RadiusNetworkPatch = Type.Object({
+  name: Type.Optional(RadiusName), mfaMode: Type.Optional(RadiusMfaMode), groupIds: Type.Optional(GroupIds), groupReplies: Type.Optional(GroupReplies), eapMethods: Type.Optional(EapMethods),
+}, { ...strict, minProperties: 1 });
+export const presentRadiusNetwork = (n: RadiusNetwork) => ({
+  id: n.id, name: n.name, mfaMode: n.mfaMode, groupIds: n.groupIds, groupReplies: n.groupReplies, eapMethods: n.eapMethods,
+  createdAt: iso(n.createdAt)!, updatedAt: iso(n.updatedAt)!,
+});
+const RadiusSecret = Type.String({ minLength: 16, maxLength: 128, pattern: '^[\\x21-\\x7e]+$', description: 'Shared secret: 16..128 printable ASCII characters; generated when absent.' });
+export const RadiusClientSchema = Type.Object({
+  id: Type.String(), name: Type.String(), networkId: Type.String(), address: Type.String(), legacy: Type.Boolean(), createdAt: DateTime, updatedAt: DateTime,
+}, strict);
+export const RadiusClientCreate = Type.Object({
+  name: RadiusName, address: Type.String({ minLength: 1, maxLength: 64, description: 'The IP address or CIDR the NAS sends from.' }), networkId: Id,
+  secret: Type.Optional(RadiusSecret), legacy: Type.Optional(Type.Boolean({ description: 'Accept requests without Message-Authenticator (Blast-RADIUS exposure).' })),
+}, strict);
+export const RadiusClientPatch = Type.Object({
+  name: Type.Optional(RadiusName), address: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })), networkId: Type.Optional(Id), legacy: Type.Optional(Type.Boolean()),
+}, { ...strict, minProperties: 1 });
+export const RadiusSecretBody = Type.Object({ secret: Type.Optional(RadiusSecret) }, strict);
+export const RadiusClientWithSecret = Type.Object({ client: RadiusClientSchema, secret: Type.String({ description: 'Shown once.' }) }, strict);
+export const SharedSecret = Type.Object({ secret: Type.String({ description: 'Shown once.' }) }, strict);
+export const presentRadiusClient = (c: RadiusClient) => ({
+  id: c.id, name: c.name, networkId: c.networkId, address: c.address, legacy: c.legacy, createdAt: iso(c.createdAt)!, updatedAt: iso(c.updatedAt)!,
+});
+
+// --- SSO apps ------------------------------------------------------------------------------
+// One settings object for both kinds: the schema refuses keys neither kind has (no writing
+// clientSecretHash), the core refuses keys of the other kind and checks what each needs, naming
+// settings.<field>. A SAML SP can be registered from its metadata XML (settings.metadataXml):
+// entity id, ACS URLs and certificate come from it unless given beside it.
+const SsoAppType = Type.Union([Type.Literal('oidc'), Type.Literal('saml')]);
+const SsoName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' });
+const Url = Type.String({ minLength: 1, maxLength: 2048 });
+const Urls = (max: number) => Type.Array(Url, { maxItems: max });
+const OidcScope = Type.Union(oidcScopes.map((s) => Type.Literal(s)));
+const ClientType = Type.Union([Type.Literal('public'), Type.Literal('confidential')]);
+const GroupsClaim = Type.Union([Type.Literal('names'), Type.Literal('ids')]);
+const NameIdFormat = Type.Union([Type.Literal('email'), Type.Literal('persistent'), Type.Literal('unspecified')]);
+const SamlAttributes = Type.Record(Type.String({ maxLength: 256 }), Type.String({ maxLength: 80 }), { maxProperties: 30, description: 'SAML attribute name → source: email, name, username, groups, firstName, lastName, id or custom:<key>.' });
+const oidcSettingProps = {
+  clientId: Type.String({ minLength: 1, maxLength: 128, description: 'OIDC: generated when absent; cannot change.' }), clientType: ClientType,
+  redirectUris: Urls(20), postLogoutRedirectUris: Urls(20), clientCredentials: Type.Boolean(), thirdParty: Type.Boolean(),
+  scopes: Type.Array(OidcScope, { maxItems: 10 }), groupsClaim: GroupsClaim,
+};
+const samlSettingProps = {
+  entityId: Type.String({ minLength: 1, maxLength: 1024 }), acsUrls: Urls(10), sloUrl: Nullable(Type.String({ maxLength: 2048 })),
+  certificate: Nullable(Type.String({ maxLength: 16384, description: 'SAML: the SP signing certificate, PEM or base64.' })), wantRequestsSigned: Type.Boolean(),
+  nameIdFormat: NameIdFormat, attributes: SamlAttributes, signResponse: Type.Boolean(), signAssertion: Type.Boolean(), encryptAssertion: Type.Boolean(),
+  metadataXml: Type.String({ minLength: 1, maxLength: 200000, description: 'SAML: the SP metadata XML to register from.' }),
+};
+const SsoSettingsInput = Type.Partial(Type.Object({ ...oidcSettingProps, ...samlSettingProps }, strict), { ...strict, description: 'OIDC keys for an oidc app, SAML keys for a saml app.' });
+export const OidcSettingsSchema = Type.Object({
+  ...oidcSettingProps, hasClientSecret: Type.Boolean({ description: 'A confidential client has a secret (never shown after creation or rotation).' }),
+}, strict);
+export const SamlSettingsSchema = Type.Object({ ...samlSettingProps, metadataXml: Nullable(Type.String()) }, strict);
+export const SsoAppSchema = Type.Object({
+  id: Type.String(), type: SsoAppType, name: Type.String(), displayName: Type.String(), launchUrl: Type.String(), groupIds: Type.Array(Type.String()),
+  settings: Type.Union([OidcSettingsSchema, SamlSettingsSchema]), createdAt: DateTime, updatedAt: DateTime,
+}, strict);
+export const SsoAppCreate = Type.Object({
+  type: SsoAppType, name: SsoName, displayName: Type.Optional(Type.String({ maxLength: 256 })), launchUrl: Type.Optional(Type.String({ maxLength: 2048 })),
+  groupIds: Type.Optional(GroupIds), settings: SsoSettingsInput,
+}, strict);
+export const SsoAppPatch = Type.Object({
+  displayName: Type.Optional(Type.String({ maxLength: 256 })), launchUrl: Type.Optional(Type.String({ maxLength: 2048 })), groupIds: Type.Optional(GroupIds),
+  settings: Type.Optional(SsoSettingsInput),
+}, { ...strict, minProperties: 1 });
+export const SsoAppCreated = Type.Object({ app: SsoAppSchema, clientSecret: Type.Optional(Type.String({ description: 'A confidential OIDC client\'s secret, shown once.' })) }, strict);
+export const ClientSecret = Type.Object({ clientSecret: Type.String({ description: 'Shown once; the previous secret stops working.' }) }, strict);
+export function presentSsoApp(a: SsoApp) {
+  const base = { id: a.id, type: a.type, name: a.name, displayName: a.displayName, launchUrl: a.launchUrl, groupIds: a.groupIds, createdAt: iso(a.createdAt)!, updatedAt: iso(a.updatedAt)! };
+  if (a.type === 'saml') return { ...base, settings: a.settings };
+  const { clientSecretHash, ...settings } = a.settings;
+  return { ...base, settings: { ...settings, hasClientSecret: clientSecretHash !== null } };
+}
+
 // --- IP lists and access rules -------------------------------------------------------------
 export const IpListSchema = Type.Object({ id: Type.String(), name: Type.String(), cidrs: Type.Array(Type.String()) }, strict);
 export const IpListCreate = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }), cidrs: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 1000 }) }, strict);
@@ -136,6 +235,11 @@ export const AccessRuleCreate = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 128 }), priority: Type.Integer({ minimum: -1000000, maximum: 1000000 }), protocol: ProtocolOrAny,
   groupId: Type.Optional(Nullable(Id)), ipListId: Type.Optional(Nullable(Id)), negateIpList: Type.Optional(Type.Boolean()), action: AccessAction,
 }, strict);
+export const AccessRulePatch = Type.Object({
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })), priority: Type.Optional(Type.Integer({ minimum: -1000000, maximum: 1000000 })),
+  protocol: Type.Optional(ProtocolOrAny), groupId: Type.Optional(Nullable(Id)), ipListId: Type.Optional(Nullable(Id)), negateIpList: Type.Optional(Type.Boolean()),
+  action: Type.Optional(AccessAction),
+}, { ...strict, minProperties: 1 });
 export const presentRule = (r: AccessRule) => ({
   id: r.id, name: r.name, priority: r.priority, protocol: r.protocol, groupId: r.groupId, ipListId: r.ipListId, negateIpList: r.negateIpList, action: r.action,
 });

@@ -31,6 +31,14 @@ const validBodies: Record<string, Record<string, unknown>> = {
   'POST /ip-lists': { name: 'l', cidrs: [] },
   'PATCH /ip-lists/:id': { name: 'l2' },
   'PATCH /service-accounts/:id': { state: 'disabled' },
+  'POST /radius-networks': { name: 'n' },
+  'PATCH /radius-networks/:id': { mfaMode: 'challenge' },
+  'POST /radius-clients': { name: 'c', address: '192.0.2.1', networkId: randomUUID() },
+  'PATCH /radius-clients/:id': { legacy: true },
+  'POST /radius-clients/:id/secret': {},
+  'POST /sso-apps': { type: 'oidc', name: 'a', settings: {} },
+  'PATCH /sso-apps/:id': { displayName: 'x' },
+  'PATCH /access-rules/:id': { priority: 5 },
   'POST /access-rules': { name: 'r', priority: 1, protocol: '*', action: 'deny' },
   'PATCH /policies/password': { minLength: 12 },
   'PATCH /policies/mfa': { required: { radius: true } },
@@ -130,6 +138,10 @@ t.test('ETag and If-Match', async (t) => {
   // Same for groups, systems, admins, policies.
   const g = await h.c.call('POST', `${P}/groups`, { token: A, body: { name: 'eng' } });
   t.equal((await h.c.call('PATCH', `${P}/groups/${g.json.id}`, { token: A, body: { description: 'x' }, headers: { 'if-match': '"nope"' } })).status, 412);
+  const rule = await h.c.call('POST', `${P}/access-rules`, { token: A, body: { name: 'r', priority: 1, protocol: '*', action: 'deny' } });
+  const ruleTag = String((await h.c.call('GET', `${P}/access-rules/${rule.json.id}`, { token: A })).headers.etag);
+  t.equal((await h.c.call('PATCH', `${P}/access-rules/${rule.json.id}`, { token: A, body: { action: 'allow' }, headers: { 'if-match': ruleTag } })).status, 200);
+  t.equal((await h.c.call('PATCH', `${P}/access-rules/${rule.json.id}`, { token: A, body: { action: 'deny' }, headers: { 'if-match': ruleTag } })).status, 412, 'access rules too');
   const pol = await h.c.call('GET', `${P}/policies/password`, { token: A });
   t.equal((await h.c.call('PATCH', `${P}/policies/password`, { token: A, body: { minLength: 10 }, headers: { 'if-match': String(pol.headers.etag) } })).status, 200);
   t.equal((await h.c.call('PATCH', `${P}/policies/password`, { token: A, body: { minLength: 11 }, headers: { 'if-match': String(pol.headers.etag) } })).status, 412);

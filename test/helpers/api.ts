@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { totpCode } from '../../core/index.js';
 import { start, type Started } from './start.js';
+import type { ServiceName } from '../../servers/all.js';
 import type { Backend } from './directory.js';
 
 export interface Res {
@@ -68,8 +69,9 @@ export interface ApiHarness {
   stop(): Promise<void>;
 }
 
-export async function startApi(backend: Backend = 'sqlite', overrides: Record<string, unknown> = {}): Promise<ApiHarness> {
-  const s = await start({ only: ['api'], backend, overrides });
+/** The API (and `only` other services beside it) started, with the bootstrap admin logged in. */
+export async function startApi(backend: Backend = 'sqlite', overrides: Record<string, unknown> = {}, only: ServiceName[] = ['api']): Promise<ApiHarness> {
+  const s = await start({ only, backend, overrides });
   const c = apiClient(s);
   const admin = await loginWithEnrollment(c, 'admin', 'Bootstrap-admin-pw-1');
   return {

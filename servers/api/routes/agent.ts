@@ -10,7 +10,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Config } from '../../../config/load.js';
 import { CairnError, HostAgents, type EnrolmentToken, type HostPolicy } from '../../../core/index.js';
 import { authenticateHost, checkLimit, countFailure, verifyEnrolmentSignature } from '../host-auth.js';
-import type { Call, RouteDef } from '../routes.js';
+import type { Call, RouteDef } from '../route-kit.js';
 import { Id, IdParams } from '../schemas.js';
 
 const strict = { additionalProperties: false } as const;

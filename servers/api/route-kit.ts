@@ -1,0 +1,168 @@
+// What every route module shares: the route definition and per-request call types, ETag /
+// If-Match, cursor pagination and response helpers. servers/api/routes.ts holds the table;
+// route modules (routes/*.ts) build their parts of it with these.
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type, type TProperties, type TSchema } from '@sinclair/typebox';
+import {
+  CairnError,
+  type ActionContext, type Admin, type AdminSession, type ApiKeys, type Directory, type KeyPrincipal, type ListOrder, type Permission,
+} from '../../core/index.js';
+import type { Config } from '../../config/load.js';
+import { HttpProblem } from './errors.js';
+import { PageQuery } from './schemas.js';
+
+export type Who =
+  | { kind: 'session'; admin: Admin; session: AdminSession }
+  | { kind: 'api_key'; admin: Admin; key: KeyPrincipal };
+
+export interface Call {
+  dir: Directory;
+  keys: ApiKeys;
+  config: Readonly<Config>;
+  orgId: string;
+  /** The default org (login happens there). */
+  defaultOrgId: string;
+  ip: string | null;
+  who: Who | null;
+  actx: ActionContext;
+}
+
+// Bodies, queries and params are validated against the route's schema before a handler runs.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Req = FastifyRequest & { body: any; query: any; params: any };
+export interface RouteDef {
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  url: string;
+  permission: Permission | 'public' | 'self';
+  session?: boolean;
+  summary: string;
+  tag: string;
+  schema: { body?: TSchema; querystring?: TSchema; params?: TSchema; response: Record<number, TSchema> };
+  handler(req: Req, reply: FastifyReply, c: Call): Promise<unknown>;
+}
+
+export function etagOf(value: unknown): string {
+  return `"${createHash('sha256').update(JSON.stringify(value)).digest('base64url').slice(0, 27)}"`;
+}
+
+/** Optimistic concurrency: a PATCH with If-Match must name the current version. */
+export function checkIfMatch(req: Req, current: unknown): void {
+  const h = req.headers['if-match'];
+  if (h === undefined) return;
+  const tags = String(h).split(',').map((s) => s.trim().replace(/^W\//, ''));
+  if (tags.includes('*') || tags.includes(etagOf(current))) return;
+  throw new HttpProblem('precondition_failed', 'the resource changed since it was read; GET it again and retry', 'If-Match');
+}
+
+export function withEtag<T>(reply: FastifyReply, presented: T): T {
+  reply.header('etag', etagOf(presented));
+  return presented;
+}
+
+export const encodeCursor = (k: unknown) => Buffer.from(JSON.stringify({ k })).toString('base64url');
+export function decodeCursor(c: string | undefined): string | number | undefined {
+  if (c === undefined) return undefined;
+  try {
+    const v = (JSON.parse(Buffer.from(c, 'base64url').toString()) as { k?: unknown }).k;
+    if (typeof v === 'string' || typeof v === 'number') return v;
+  } catch {
+    /* fall through */
+  }
+  throw new CairnError('invalid_input', 'not a cursor this API issued', { field: 'cursor' });
+}
+
+export function pageLimit(c: Call, asked: number | undefined): number {
+  return Math.min(asked ?? c.config.api.pageSizeDefault, c.config.api.pageSizeMax);
+}
+
+/** A page of a small list kept in its one meaningful order (access rules: evaluation order). */
+export function pageOf<T>(items: T[], key: (t: T) => string, cursor: string | undefined, limit: number) {
+  const after = decodeCursor(cursor);
+  const rest = after === undefined ? items : items.filter((i) => key(i) > String(after));
+  const page = rest.slice(0, limit);
+  return { items: page, nextCursor: rest.length > limit ? encodeCursor(key(page[page.length - 1]!)) : null };
+}
+
+export const ok204 = async (reply: FastifyReply) => {
+  reply.code(204);
+  return null;
+};
+
+export const R = (code: number, s: TSchema) => ({ [code]: s });
+
+// --- sorted lists --------------------------------------------------------------------------
+// `sort=<field>` or `sort=-<field>` over a per-list allow-list of the resource's own field names
+// (the first is the default order). Rows are ordered by (field, id) and a cursor carries the
+// sort, the field's value and the id of the last row, so pages resume exactly, ties included.
+
+interface Sort<F extends string> { field: F; desc: boolean }
+type SortKey = { value: string | number; id: string };
+
+/** The query string of a sorted list: limit, cursor, sort over `fields`, and any filters. */
+export function sortedListQuery(fields: readonly string[], filters: TProperties = {}) {
+  const sort = Type.Unsafe<string>({
+    type: 'string', enum: fields.flatMap((f) => [f, `-${f}`]),
+    description: `Order by ${fields.join(', ')} (default ${fields[0]}); a leading - sorts descending. Ties are ordered by id.`,
+  });
+  return Type.Object({ ...PageQuery, sort: Type.Optional(sort), ...filters }, { additionalProperties: false });
+}
+
+function parseSort<F extends string>(raw: unknown, fields: readonly F[]): Sort<F> {
+  const spec = typeof raw === 'string' ? raw : fields[0]!;
+  const desc = spec.startsWith('-');
+  const field = (desc ? spec.slice(1) : spec) as F;
+  if (!fields.includes(field)) throw new CairnError('invalid_input', `sort by one of ${fields.join(', ')}, with a leading - for descending`, { field: 'sort' });
+  return { field, desc };
+}
+
+const specOf = (s: Sort<string>) => `${s.desc ? '-' : ''}${s.field}`;
+
+/** A field's value as the store orders it: timestamps in ms, booleans as 0/1. */
+function sortValue(item: object, field: string): string | number {
+  const v = (item as Record<string, unknown>)[field];
+  if (v instanceof Date) return v.getTime();
+  if (typeof v === 'boolean') return Number(v);
+  if (typeof v === 'string' || typeof v === 'number') return v;
+  throw new CairnError('internal', `cannot sort by ${field}`);
+}
+
+function encodeSortCursor(sort: Sort<string>, last: { id: string }): string {
+  return Buffer.from(JSON.stringify({ s: specOf(sort), v: sortValue(last, sort.field), i: last.id })).toString('base64url');
+}
+
+function decodeSortCursor(cursor: string | undefined, sort: Sort<string>): SortKey | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const c = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as { s?: unknown; v?: unknown; i?: unknown };
+    if (c.s === specOf(sort) && (typeof c.v === 'string' || typeof c.v === 'number') && typeof c.i === 'string') return { value: c.v, id: c.i };
+  } catch {
+    /* fall through */
+  }
+  throw new CairnError('invalid_input', 'not a cursor this API issued for this sort', { field: 'cursor' });
+}
+
+const compare = (a: string | number, b: string | number) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A sorted page of a small list the core returns whole (admins, keys, apps, ...). */
+export function pageSorted<T extends { id: string }>(all: readonly T[], fields: readonly (keyof T & string)[], q: { sort?: string; cursor?: string }, limit: number) {
+  const sort = parseSort(q.sort, fields);
+  const after = decodeSortCursor(q.cursor, sort);
+  const sign = sort.desc ? -1 : 1;
+  const cmp = (a: SortKey, b: SortKey) => sign * (compare(a.value, b.value) || compare(a.id, b.id));
+  const keyed = all.map((item) => ({ item, key: { value: sortValue(item, sort.field), id: item.id } })).sort((x, y) => cmp(x.key, y.key));
+  const rest = after ? keyed.filter((x) => cmp(x.key, after) > 0) : keyed;
+  const page = rest.slice(0, limit).map((x) => x.item);
+  return { items: page, nextCursor: rest.length > limit ? encodeSortCursor(sort, page[page.length - 1]!) : null };
+}
+
+/** A sorted page from a store query that takes a keyset order (users, groups, systems); asks for one more. */
+export async function pageStored<T extends { id: string }, F extends string>(
+  fetch: (order: ListOrder<F>, limit: number) => Promise<T[]>, fields: readonly F[], q: { sort?: string; cursor?: string }, limit: number,
+) {
+  const sort = parseSort(q.sort, fields);
+  const after = decodeSortCursor(q.cursor, sort);
+  const rows = await fetch({ field: sort.field, desc: sort.desc, ...(after ? { after } : {}) }, limit + 1);
+  const page = rows.slice(0, limit);
+  return { items: page, nextCursor: rows.length > limit ? encodeSortCursor(sort, page[page.length - 1]!) : null };
+}

@@ -1,0 +1,99 @@
+// RADIUS networks and NAS clients over dir.radius (core/radius.ts). Administrator-only to write
+// (the issue gives Managers users, groups and systems): a NAS secret lets its holder forge
+// RADIUS answers, and a network's group grants decide who gets on the Wi-Fi or VPN.
+import { Type } from '@sinclair/typebox';
+import { checkIfMatch, ok204, pageLimit, pageSorted, R, sortedListQuery, withEtag, type RouteDef } from '../route-kit.js';
+import * as S from '../schemas.js';
+
+const networkSort = ['name', 'createdAt', 'updatedAt'] as const;
+const clientSort = ['name', 'address', 'createdAt', 'updatedAt'] as const;
+
+export const radiusRoutes: RouteDef[] = [
+  // networks
+  {
+    method: 'GET', url: '/radius-networks', permission: 'radius.read', tag: 'radius', summary: 'List RADIUS networks with their group grants and replies.',
+    schema: { querystring: sortedListQuery(networkSort), response: R(200, S.Page(S.RadiusNetworkSchema)) },
+    handler: async (req, _reply, c) => {
+      const p = pageSorted(await c.dir.radius.listNetworks(c.orgId), networkSort, req.query, pageLimit(c, req.query.limit));
+      return { items: p.items.map(S.presentRadiusNetwork), nextCursor: p.nextCursor };
+    },
+  },
+  {
+    method: 'POST', url: '/radius-networks', permission: 'radius.write', tag: 'radius', summary: 'Create a RADIUS network: the groups allowed on it, per-group replies (VLAN...), EAP methods, MFA mode.',
+    schema: { body: S.RadiusNetworkCreate, response: R(201, S.RadiusNetworkSchema) },
+    handler: async (req, reply, c) => {
+      reply.code(201);
+      return withEtag(reply, S.presentRadiusNetwork(await c.dir.radius.createNetwork(c.actx, req.body)));
+    },
+  },
+  {
+    method: 'GET', url: '/radius-networks/:id', permission: 'radius.read', tag: 'radius', summary: 'One RADIUS network.',
+    schema: { params: S.IdParams, response: R(200, S.RadiusNetworkSchema) },
+    handler: async (req, reply, c) => withEtag(reply, S.presentRadiusNetwork(await c.dir.radius.getNetwork(c.orgId, req.params.id))),
+  },
+  {
+    method: 'PATCH', url: '/radius-networks/:id', permission: 'radius.write', tag: 'radius', summary: 'Change a RADIUS network; groupIds and groupReplies are replaced whole (If-Match honoured).',
+    schema: { params: S.IdParams, body: S.RadiusNetworkPatch, response: R(200, S.RadiusNetworkSchema) },
+    handler: async (req, reply, c) => {
+      checkIfMatch(req, S.presentRadiusNetwork(await c.dir.radius.getNetwork(c.orgId, req.params.id)));
+      return withEtag(reply, S.presentRadiusNetwork(await c.dir.radius.updateNetwork(c.actx, req.params.id, req.body)));
+    },
+  },
+  {
+    method: 'DELETE', url: '/radius-networks/:id', permission: 'radius.write', tag: 'radius', summary: 'Delete a RADIUS network that has no clients left.',
+    schema: { params: S.IdParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.radius.deleteNetwork(c.actx, req.params.id);
+      return ok204(reply);
+    },
+  },
+
+  // clients (NAS)
+  {
+    method: 'GET', url: '/radius-clients', permission: 'radius.read', tag: 'radius', summary: 'List RADIUS clients (never their shared secrets).',
+    schema: { querystring: sortedListQuery(clientSort), response: R(200, S.Page(S.RadiusClientSchema)) },
+    handler: async (req, _reply, c) => {
+      const p = pageSorted(await c.dir.radius.listClients(c.orgId), clientSort, req.query, pageLimit(c, req.query.limit));
+      return { items: p.items.map(S.presentRadiusClient), nextCursor: p.nextCursor };
+    },
+  },
+  {
+    method: 'POST', url: '/radius-clients', permission: 'radius.write', tag: 'radius', summary: 'Register a NAS; its shared secret (given, or generated) is in this response only.',
+    schema: { body: S.RadiusClientCreate, response: R(201, S.RadiusClientWithSecret) },
+    handler: async (req, reply, c) => {
+      const r = await c.dir.radius.createClient(c.actx, req.body);
+      reply.code(201).header('cache-control', 'no-store');
+      return { client: S.presentRadiusClient(r.client), secret: r.secret };
+    },
+  },
+  {
+    method: 'GET', url: '/radius-clients/:id', permission: 'radius.read', tag: 'radius', summary: 'One RADIUS client (never its shared secret).',
+    schema: { params: S.IdParams, response: R(200, S.RadiusClientSchema) },
+    handler: async (req, reply, c) => withEtag(reply, S.presentRadiusClient(await c.dir.radius.getClient(c.orgId, req.params.id))),
+  },
+  {
+    method: 'PATCH', url: '/radius-clients/:id', permission: 'radius.write', tag: 'radius', summary: 'Change a RADIUS client\'s name, address, network or legacy flag (If-Match honoured; the secret: POST .../secret).',
+    schema: { params: S.IdParams, body: S.RadiusClientPatch, response: R(200, S.RadiusClientSchema) },
+    handler: async (req, reply, c) => {
+      checkIfMatch(req, S.presentRadiusClient(await c.dir.radius.getClient(c.orgId, req.params.id)));
+      return withEtag(reply, S.presentRadiusClient(await c.dir.radius.updateClient(c.actx, req.params.id, req.body)));
+    },
+  },
+  {
+    method: 'POST', url: '/radius-clients/:id/secret', permission: 'radius.write', tag: 'radius', summary: 'Replace a RADIUS client\'s shared secret (given, or generated); shown once, the old one stops working.',
+    schema: { params: S.IdParams, body: Type.Optional(S.RadiusSecretBody), response: R(200, S.SharedSecret) },
+    handler: async (req, reply, c) => {
+      const secret = await c.dir.radius.rotateClientSecret(c.actx, req.params.id, req.body?.secret);
+      reply.header('cache-control', 'no-store');
+      return { secret };
+    },
+  },
+  {
+    method: 'DELETE', url: '/radius-clients/:id', permission: 'radius.write', tag: 'radius', summary: 'Delete a RADIUS client.',
+    schema: { params: S.IdParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.radius.deleteClient(c.actx, req.params.id);
+      return ok204(reply);
+    },
+  },
+];
