@@ -6,6 +6,7 @@ import t from 'tap';
 import { cairnCli } from '../test/helpers/cli.js';
 import { start } from '../test/helpers/start.js';
 import { addCanary } from '../test/helpers/directory.js';
+import { HostAgents } from '../core/index.js';
 import { Client, newHostKey } from '../agent/client.js';
 
 
@@ -32,4 +33,16 @@ t.test('cairn enrolment-token create / list', async (t) => {
   const list = await cairn(['enrolment-token', 'list']);
   t.match(list.stdout, /used +expires \S+ +db1/);
   t.notOk(list.stdout.includes(secret), 'never the secret');
+
+  // The enrolled host from the shell: listed, disabled and enabled, asked to rotate its credential.
+  t.match((await cairn(['system', 'list'])).stdout, /^db1\.example\.com {2}enrolled {2}last contact /m);
+  t.match((await cairn(['system', 'disable', 'DB1.example.com'])).stdout, /db1\.example\.com: disabled/);
+  t.equal((await s.dir.systems.get(s.org.id, res.systemId)).state, 'disabled');
+  t.equal((await cairn(['system', 'enable', 'db1.example.com'])).code, 0);
+  t.equal((await s.dir.systems.get(s.org.id, res.systemId)).state, 'enrolled');
+  t.equal((await cairn(['system', 'rotate-credential', 'nope.example.com'])).code, 2, 'unknown host refused');
+  t.match((await cairn(['system', 'rotate-credential', 'db1.example.com'])).stdout, /new LDAP bind password/);
+  t.ok((await new HostAgents(s.dir.deps, s.dir).policy(s.org.id, res.systemId)).rotateCredential, 'the host is asked to rotate');
+  const [ev] = await s.dir.audit.list({ orgId: s.org.id, eventType: 'agent.credential_rotation_requested', limit: 1 });
+  t.equal(ev?.initiatedBy.type, 'cli', 'audited as a CLI action');
 });

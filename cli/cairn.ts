@@ -53,6 +53,13 @@ Host enrolment (cairn-agent):
                                a single-use token for \`cairn-agent enroll\`, shown once
   enrolment-token list [--json]
 
+Hosts (systems enrolled with cairn-agent):
+  system list [--json]
+  system disable <hostname>    its logins and its LDAP credential stop at once
+  system enable <hostname>
+  system rotate-credential <hostname>
+                               the host fetches a new LDAP bind password at its next sync
+
 Security posture:
   posture [--json]             the deployment's settings against CIS / NIST 800-53 / HIPAA / GDPR controls
 
@@ -433,6 +440,28 @@ async function main(argv: string[]): Promise<number> {
         }, { defaultMinutes: config.agent.tokenDefaultMinutes, maxMinutes: config.agent.tokenMaxMinutes });
         console.log(out.secret);
         process.stderr.write(`single use, expires ${out.token.expiresAt.toISOString()}; shown only this once\n`);
+        return 0;
+      });
+    case 'system':
+      return withDirectory(config, log, async (dir, org) => {
+        if (sub === 'list') {
+          const all = await dir.systems.list(org.id, { limit: 10_000 });
+          if (values.json) console.log(JSON.stringify(all, null, 2));
+          else for (const s of all) console.log(`${s.hostname}  ${s.state}  last contact ${s.lastContactAt?.toISOString() ?? 'never'}  ${s.os}`);
+          return 0;
+        }
+        const hostname = rest[0];
+        if (!hostname || !['disable', 'enable', 'rotate-credential'].includes(sub ?? '')) throw new UsageError(`unknown: system ${sub ?? ''}`);
+        const system = await dir.systems.findByHostname(org.id, hostname);
+        if (!system) throw new UsageError(`no system named ${hostname}`);
+        if (sub === 'rotate-credential') {
+          await new HostAgents(dir.deps, dir).requestRotation(ctxOf(org), system.id);
+          console.log(`${system.hostname}: a new LDAP bind password at the host's next sync`);
+        } else {
+          // A host that never enrolled goes back to pending, not enrolled.
+          await dir.systems.update(ctxOf(org), system.id, { state: sub === 'disable' ? 'disabled' : system.agentVersion === null ? 'pending' : 'enrolled' });
+          console.log(`${system.hostname}: ${sub === 'disable' ? 'disabled' : 'enabled'}`);
+        }
         return 0;
       });
     case 'posture':

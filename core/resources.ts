@@ -87,6 +87,11 @@ export class Systems {
     return this.#toSystem(row);
   }
 
+  async findByHostname(orgId: string, hostname: string): Promise<System | null> {
+    const row = await read(() => this.#d.db('systems').where({ org_id: orgId, hostname: hostname.toLowerCase() }).first());
+    return row ? this.#toSystem(row) : null;
+  }
+
   /** By hostname after `after`, or in any `order` of systemSortColumns with keyset paging. */
   async list(orgId: string, opts: { after?: string; order?: ListOrder<SystemSortField>; limit?: number } = {}): Promise<System[]> {
     const rows = await read(() => {
