@@ -4,7 +4,6 @@
 import t from 'tap';
 import { backends, logLines, testDirectory } from '../test/helpers/directory.js';
 import { ntHash } from './crypto/md4.js';
-import { RadiusRepository } from './radius.js';
 
 const SECRET = 'Canary-radius-secret-XyZ-0987';
 
@@ -13,13 +12,18 @@ for (const backend of backends) {
     const td = await testDirectory(backend);
     t.teardown(() => td.close());
     const { dir, ctx, org } = td;
-    const repo = new RadiusRepository(dir.deps, dir.grants);
+    const repo = dir.radius;
     const g = await dir.groups.create(ctx, { name: 'vpn-users' });
 
     const net = await repo.createNetwork(ctx, { name: 'vpn', mfaMode: 'challenge', groupIds: [g.id], groupReplies: [{ groupId: g.id, vlan: 10, replyMessage: 'Welcome' }] });
     t.equal(net.mfaMode, 'challenge');
     t.same(net.groupIds, [g.id]);
     t.same(await dir.grants.groupsOf(org.id, { type: 'radius_network', id: net.id }), [g.id], 'bound through dir.grants');
+
+    // A reply naming a group that is not this org's (or does not exist) is refused, naming the entry.
+    await t.rejects(repo.createNetwork(ctx, { name: 'stray', groupReplies: [{ groupId: g.id, vlan: 5 }, { groupId: '00000000-0000-4000-8000-000000000000', vlan: 6 }] }), { code: 'invalid_input', field: 'groupReplies[1].groupId' });
+    await t.rejects(repo.updateNetwork(ctx, net.id, { groupReplies: [{ groupId: '00000000-0000-4000-8000-000000000000' }] }), { code: 'invalid_input', field: 'groupReplies[0].groupId' });
+    t.same((await repo.getNetwork(org.id, net.id)).groupReplies, [{ groupId: g.id, vlan: 10, replyMessage: 'Welcome' }], 'nothing changed');
 
     const { client, secret } = await repo.createClient(ctx, { name: 'vpn-gw', address: '192.0.2.0/24', networkId: net.id, secret: SECRET });
     t.equal(secret, SECRET);
@@ -76,7 +80,7 @@ for (const backend of backends) {
     const td = await testDirectory(backend);
     t.teardown(() => td.close());
     const { dir, ctx, org } = td;
-    const repo = new RadiusRepository(dir.deps, dir.grants);
+    const repo = dir.radius;
     const pw = 'Some-Password-123';
     const off = await dir.users.create(ctx, { username: 'before', password: pw });
     t.equal((await dir.store('users').where({ id: off.id }).first()).nt_hash_enc, null, 'not stored while the org has PEAP off');

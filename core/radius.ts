@@ -186,6 +186,15 @@ export class RadiusRepository {
     return this.#toNetwork(row);
   }
 
+  /** A reply may only name a group of the network's own org. */
+  async #checkReplyGroups(trx: Knex.Transaction, orgId: string, replies: GroupReply[]): Promise<void> {
+    const ids = [...new Set(replies.map((r) => r.groupId))];
+    if (!ids.length) return;
+    const found = new Set((await trx('groups').where({ org_id: orgId }).whereIn('id', ids).select('id')).map((g: { id: string }) => g.id));
+    const i = replies.findIndex((r) => !found.has(r.groupId));
+    if (i >= 0) throw invalidInput(`groupReplies[${i}].groupId`, 'a group of this organization');
+  }
+
   async createNetwork(ctx: ActionContext, input: { name: string; mfaMode?: RadiusMfaMode; groupIds?: string[]; groupReplies?: GroupReply[]; eapMethods?: EapMethod[] }): Promise<RadiusNetwork> {
     const name = validateName(input.name);
     const mfaMode = validateMfaMode(input.mfaMode ?? 'appended');
@@ -196,6 +205,7 @@ export class RadiusRepository {
     const id = randomUUID();
     await mutate(this.#d, ctx, async (trx) => {
       if (await trx('radius_networks').where({ org_id: ctx.orgId, name }).first()) throw conflict('a RADIUS network with this name exists', 'name');
+      await this.#checkReplyGroups(trx, ctx.orgId, replies);
       const t = now();
       await trx('radius_networks').insert({ id, org_id: ctx.orgId, name, mfa_mode: mfaMode, group_replies: JSON.stringify(replies), eap_methods: JSON.stringify(methods), created_at: t, updated_at: t });
       await this.#grants.replace(trx, ctx.orgId, ref(id), 'access', groupIds);
@@ -226,6 +236,7 @@ export class RadiusRepository {
       if (row.name && row.name !== before.name && (await trx('radius_networks').where({ org_id: ctx.orgId, name: row.name }).first())) {
         throw conflict('a RADIUS network with this name exists', 'name');
       }
+      if (changes.groupReplies) await this.#checkReplyGroups(trx, ctx.orgId, (changes.groupReplies as { to: GroupReply[] }).to);
       await trx('radius_networks').where({ org_id: ctx.orgId, id }).update({ ...row, updated_at: now() });
       if (patch.groupIds) await this.#grants.replace(trx, ctx.orgId, ref(id), 'access', patch.groupIds);
       return {

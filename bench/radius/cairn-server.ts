@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../core/index.js';
-import { RadiusRepository } from '../../core/radius.js';
 import { startAll } from '../../servers/all.js';
 
 const users = Number(process.env.BENCH_USERS ?? 1000);
@@ -32,7 +31,7 @@ const running = await startAll(config, log, ['radius']);
 const { dir } = running;
 const org = await dir.defaultOrg();
 const ctx = { orgId: org.id, actor: { type: 'cli' as const, id: null, name: 'bench' }, clientIp: null, service: 'bench' };
-const repo = new RadiusRepository(dir.deps, dir.grants);
+const repo = dir.radius;
 const group = await dir.groups.create(ctx, { name: 'bench' });
 const network = await repo.createNetwork(ctx, { name: 'bench', groupIds: [group.id] });
 await repo.createClient(ctx, { name: 'loadgen', address: '127.0.0.1', networkId: network.id, secret });

@@ -64,10 +64,9 @@ t.test('a NAS secret changed by another process (the CLI) is used within databas
   t.teardown(() => fx.stop());
   const { openDirectory } = await import('../../core/index.js');
   const { testLogger } = await import('../../test/helpers/directory.js');
-  const { RadiusRepository } = await import('../../core/radius.js');
   const other = await openDirectory({ config: fx.srv.config, log: testLogger() });
   t.teardown(() => other.close());
-  const repo = new RadiusRepository(other.deps, other.grants);
+  const repo = other.radius;
   const ap = (await repo.listClients(fx.srv.org.id)).find((c) => c.name === 'ap-1')!;
   const rotated = 'Rotated-shared-secret-987654';
   await repo.updateClient(fx.srv.ctx, ap.id, { secret: rotated });

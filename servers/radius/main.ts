@@ -1,6 +1,5 @@
 // RADIUS front-end: start(ctx) per the server contract (servers/shared). Binds the
 // authentication and accounting sockets, wires PAP, EAP and accounting to the core.
-import { RadiusRepository } from '../../core/radius.js';
 import type { RunningServer, ServerContext } from '../shared/types.js';
 import { AccountingHandler } from './accounting.js';
 import { PapHandler } from './access.js';
@@ -18,7 +17,7 @@ export interface RadiusRunning extends RunningServer {
 export async function start(ctx: ServerContext): Promise<RadiusRunning> {
   const cfg = ctx.config.radius;
   const log = ctx.log.child({ component: 'radius' });
-  const repo = new RadiusRepository(ctx.dir.deps, ctx.dir.grants);
+  const repo = ctx.dir.radius;
   const clients = new ClientTable(ctx.dir, repo, ctx.org.id, log);
   await clients.refresh(true);
   const pap = new PapHandler({ dir: ctx.dir, org: ctx.org, rejectDelayMs: cfg.rejectDelayMs, challengePrompt: cfg.challengePrompt });

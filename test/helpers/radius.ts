@@ -34,7 +34,7 @@ export async function radiusFixture(opts: { backend?: Backend; radius?: Record<s
     overrides: { listenHost: '127.0.0.1', radius: { rejectDelayMs: 0, listenHosts: ['127.0.0.1', '::1'], ...(opts.radius ?? {}) } },
   });
   const { dir, ctx, org } = srv;
-  const repo = new RadiusRepository(dir.deps, dir.grants);
+  const repo = dir.radius;
   const staff = await dir.groups.create(ctx, { name: 'staff' });
   const alice = await dir.users.create(ctx, { username: 'alice', password: PASSWORD, email: 'alice@example.com' });
   const bob = await dir.users.create(ctx, { username: 'bob', password: PASSWORD });
