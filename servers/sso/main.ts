@@ -66,15 +66,16 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
 
   // Immediate termination: a suspended, locked or deleted user loses every SSO session, grant
   // and token at once (findAccount also re-checks state on every use, for other instances).
+  // So does a user whose password or second factor changed, except in the browser session the
+  // user made the change from (read now: the feed is published inside that change).
   const unsubscribe = dir.feed.subscribe((c: Change) => {
     if (c.orgId !== org.id) return;
-    if (c.kind === 'user' && (c.action === 'state' || c.action === 'deleted')) {
+    if (c.kind === 'user' && (c.action === 'state' || c.action === 'deleted' || c.action === 'credentials')) {
+      const spared = c.action === 'credentials' ? state.sparedBy(c.id) : [];
       void (async () => {
-        const user = c.action === 'deleted' ? null : await dir.users.get(org.id, c.id).catch(() => null);
-        if (!user || user.state !== 'active') {
-          const n = await dir.sso.store.destroyByAccount(c.id);
-          log.info({ userId: c.id, removed: n }, 'sso sessions and tokens revoked');
-        }
+        if (c.action === 'state' && (await dir.users.get(org.id, c.id).catch(() => null))?.state === 'active') return;
+        const n = await dir.sso.store.destroyByAccount(c.id, spared);
+        log.info({ userId: c.id, removed: n, reason: c.action }, 'sso sessions and tokens revoked');
       })().catch((err) => log.error({ err: scrubError(err) }, 'sso revocation failed'));
     }
     // 'sso-keys' from this process; the sealed settings' own ids when followed from the audit trail.

@@ -67,11 +67,38 @@ export class BrowserState {
   readonly #dir: Directory;
   readonly #maxAgeS: number;
   readonly #idleS: number;
+  /** User id → the store rows a credential change in progress here must not end (see changingCredentials). */
+  readonly #spared = new Map<string, Array<{ model: string; id: string }>>();
 
   constructor(dir: Directory, opts: { sessionMaxAgeMinutes: number; sessionIdleMinutes: number }) {
     this.#dir = dir;
     this.#maxAgeS = opts.sessionMaxAgeMinutes * 60;
     this.#idleS = opts.sessionIdleMinutes * 60;
+  }
+
+  // --- credential changes ----------------------------------------------------------------------
+
+  /**
+   * Run a credential change the user makes from this browser. The change ends the user's other
+   * SSO sessions and tokens (main.ts, on the change feed, which the core publishes before
+   * `change` returns); the session or login flow it is made from carries on.
+   */
+  async changingCredentials<T>(userId: string, from: { session?: { id: string }; flow?: { id: string } }, change: () => Promise<T>): Promise<T> {
+    const spared = [
+      ...(from.session ? [{ model: 'CairnSession', id: hashToken(from.session.id) }] : []),
+      ...(from.flow ? [{ model: 'CairnFlow', id: hashToken(from.flow.id) }] : []),
+    ];
+    this.#spared.set(userId, spared);
+    try {
+      return await change();
+    } finally {
+      this.#spared.delete(userId);
+    }
+  }
+
+  /** What a credential change of this user, made here and now, leaves alive. */
+  sparedBy(userId: string): Array<{ model: string; id: string }> {
+    return this.#spared.get(userId) ?? [];
   }
 
   // --- flows ---------------------------------------------------------------------------------

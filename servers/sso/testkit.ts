@@ -97,6 +97,21 @@ export const chromiumArgs = [
   '--disable-component-update', '--disable-sync',
 ];
 
+/** One headless Chromium whose contexts are separate browsers (own cookies): `newContext()`. */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs, headless: true });
+  return {
+    close: () => browser.close(),
+    async newContext() {
+      const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+      ctx.setDefaultTimeout(60_000);
+      ctx.setDefaultNavigationTimeout(60_000);
+      return ctx;
+    },
+  };
+}
+
 export async function launchBrowser() {
   const { chromium } = await import('playwright-core');
   const userDataDir = mkdtempSync(join(tmpdir(), 'cairn-chromium-'));

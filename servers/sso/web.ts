@@ -10,7 +10,7 @@ import { authorizeSession } from './access.js';
 import { ssoErrors } from './errors.js';
 import type Provider from 'oidc-provider';
 import { errorBox, esc, field, hidden, messagePage, noticeBox, page } from './pages/render.js';
-import { parseCookies, type BrowserState, type Flow } from './session.js';
+import { parseCookies, type BrowserState, type Flow, type SsoSession } from './session.js';
 import type { Logger } from '../../core/index.js';
 
 export interface WebDeps {
@@ -205,7 +205,8 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
           const user = await dir.users.get(org.id, info.userId);
           let codes: string[];
           try {
-            ({ recoveryCodes: codes } = await dir.users.confirmTotp(userCtx(org, user, ip), user.id, String(body.otp ?? '').replace(/\s/g, '').slice(0, 16)));
+            ({ recoveryCodes: codes } = await state.changingCredentials(user.id, { flow }, () =>
+              dir.users.confirmTotp(userCtx(org, user, ip), user.id, String(body.otp ?? '').replace(/\s/g, '').slice(0, 16))));
           } catch (err) {
             if (isCairnError(err) && err.code === 'invalid_input') return renderStep(reply, flow, { error: 'That code does not match. Check the time on your device and scan the new code.' }, 400);
             throw err;
@@ -410,7 +411,7 @@ ${user.totpEnrolled ? `<form method="post" action="/sso/portal/totp/reset">${csr
   });
   app.get('/sso', async (_req, reply) => reply.redirect('/sso/', 301));
 
-  const portalPost = (path: string, handler: (req: FastifyRequest, reply: FastifyReply, user: User, sess: { csrf: string; mfa: MfaType | null; userId: string; authTime: number }) => Promise<FastifyReply>) =>
+  const portalPost = (path: string, handler: (req: FastifyRequest, reply: FastifyReply, user: User, sess: SsoSession & { id: string }) => Promise<FastifyReply>) =>
     app.post(path, async (req, reply) => {
       try {
         const p = await portalUser(req, reply);
@@ -434,7 +435,7 @@ ${user.totpEnrolled ? `<form method="post" action="/sso/portal/totp/reset">${csr
     const r = await dir.authenticate({ orgId: org.id, username: user.username, credential: { kind: 'password', password: b.current ?? '' }, protocol: 'portal', clientIp: req.ip ?? null, challengeSupported: true, detail: { purpose: 'password_change' } });
     if (r.decision === 'challenge') await dir.auth.consumeChallenge(org.id, r.token);
     if (r.decision === 'deny') return renderPortal(reply, user, sess, { error: 'The current password is not correct.' }, 401);
-    await dir.users.setPassword(userCtx(org, user, req.ip ?? null), user.id, b.newPassword ?? '');
+    await state.changingCredentials(user.id, { session: sess }, () => dir.users.setPassword(userCtx(org, user, req.ip ?? null), user.id, b.newPassword ?? ''));
     return renderPortal(reply, await dir.users.get(org.id, user.id), sess, { notice: 'Your password was changed.' });
   });
 
@@ -447,13 +448,14 @@ ${user.totpEnrolled ? `<form method="post" action="/sso/portal/totp/reset">${csr
   });
 
   portalPost('/sso/portal/totp/confirm', async (req, reply, user, sess) => {
-    const { recoveryCodes } = await dir.users.confirmTotp(userCtx(org, user, req.ip ?? null), user.id, String(bodyOf(req).otp ?? '').replace(/\s/g, ''));
+    const { recoveryCodes } = await state.changingCredentials(user.id, { session: sess }, () =>
+      dir.users.confirmTotp(userCtx(org, user, req.ip ?? null), user.id, String(bodyOf(req).otp ?? '').replace(/\s/g, '')));
     const extra = `<section><h2>Recovery codes</h2><p>Each works once. They will not be shown again.</p><ul>${recoveryCodes.map((c) => `<li><code>${esc(c)}</code></li>`).join('')}</ul></section>`;
     return renderPortal(reply, await dir.users.get(org.id, user.id), sess, { notice: 'Your authenticator app is set up.', extra });
   });
 
   portalPost('/sso/portal/totp/reset', async (req, reply, user, sess) => {
-    await dir.users.resetTotp(userCtx(org, user, req.ip ?? null), user.id);
+    await state.changingCredentials(user.id, { session: sess }, () => dir.users.resetTotp(userCtx(org, user, req.ip ?? null), user.id));
     return renderPortal(reply, await dir.users.get(org.id, user.id), sess, { notice: 'The authenticator was removed.' });
   });
 

@@ -1,0 +1,121 @@
+// SSO sessions against the user's current credentials and state, in headless Chromium with
+// openid-client as the relying party: a password or TOTP change ends the user's other sessions
+// and refresh tokens (the browser that made it carries on).
+import { createServer as createHttpServer } from 'node:http';
+import t from 'tap';
+import * as client from 'openid-client';
+import type { BrowserContext, Page } from 'playwright-core';
+import { caFetch, launchChromium, startCairn } from './testkit.js';
+
+// The relying party's callback: a loopback server that records what arrives (a browser route
+// would not see the redirect to it).
+const callbacks: string[] = [];
+const rp = createHttpServer((req, res) => {
+  callbacks.push(`${RP}${req.url}`);
+  res.writeHead(200, { 'content-type': 'text/plain' }).end('rp');
+});
+await new Promise<void>((r) => rp.listen(0, '127.0.0.1', () => r()));
+t.teardown(() => new Promise<void>((r) => rp.close(() => r())));
+const RP = `http://127.0.0.1:${(rp.address() as { port: number }).port}`;
+const REDIRECT = `${RP}/cb`;
+const PW = 'Winter-canary-pw-51';
+const NEW_PW = 'Summer-canary-pw-52';
+const THIRD_PW = 'Autumn-canary-pw-53';
+
+const cairn = await startCairn();
+t.teardown(() => cairn.stop());
+const { dir, ctx } = cairn;
+const staff = await dir.groups.create(ctx, { name: 'staff' });
+const erin = await dir.users.create(ctx, { username: 'erin', displayName: 'Erin', email: 'erin@example.com', password: PW });
+await dir.groups.addMember(ctx, staff.id, erin.id);
+const { app, clientSecret } = await dir.sso.apps.create(ctx, {
+  type: 'oidc', name: 'wiki', displayName: 'Team wiki', groupIds: [staff.id], settings: { clientType: 'confidential', redirectUris: [REDIRECT] },
+});
+if (app.type !== 'oidc' || !clientSecret) throw new Error('setup');
+const fetchCa = caFetch(cairn.ca);
+const config = await client.discovery(new URL(`${cairn.base}/oidc`), app.settings.clientId, clientSecret, client.ClientSecretBasic(clientSecret), {
+  [client.customFetch]: fetchCa as never,
+} as client.DiscoveryRequestOptions);
+config[client.customFetch] = fetchCa as never;
+
+const chromium = await launchChromium();
+t.teardown(() => chromium.close());
+
+/** A separate browser: its own cookies. */
+async function newBrowser(): Promise<{ ctx: BrowserContext; page: Page }> {
+  const bctx = await chromium.newContext();
+  return { ctx: bctx, page: await bctx.newPage() };
+}
+
+const click = (page: Page, selector: string) => Promise.all([page.waitForNavigation().catch(() => null), page.click(selector)]).then(([r]) => r);
+
+async function signInPortal(page: Page, password: string): Promise<void> {
+  await page.goto(`${cairn.base}/sso/`);
+  await page.fill('#username', 'erin');
+  await click(page, 'button[type=submit]');
+  await page.fill('#password', password);
+  await click(page, 'button[type=submit]');
+}
+
+/** Authorization code + PKCE in a browser that is already signed in to Cairn (no form shown). */
+async function silentTokens(b: { page: Page }) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT, scope: 'openid profile offline_access', prompt: 'consent', state,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+  });
+  await b.page.goto(url.href);
+  const callback = callbacks.find((c) => new URL(c).searchParams.get('state') === state);
+  return callback ? client.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state }) : null;
+}
+
+const storeRows = async (model: string) =>
+  Number(((await dir.store('sso_store').where({ account_id: erin.id, model }).count({ n: '*' }))[0] as { n: number }).n);
+
+/** The revocation follows the change feed: wait until only `n` portal sessions are left. */
+async function untilSessions(n: number): Promise<number> {
+  for (let i = 0; i < 100 && (await storeRows('CairnSession')) !== n; i++) await new Promise((r) => setTimeout(r, 100));
+  return storeRows('CairnSession');
+}
+
+t.test('a password change ends the other sessions and every refresh token; the changing session stays', async (t) => {
+  const a = await newBrowser();
+  const b = await newBrowser();
+  t.teardown(() => Promise.all([a.ctx.close(), b.ctx.close()]));
+  await signInPortal(a.page, PW);
+  await signInPortal(b.page, PW);
+  t.match(await b.page.content(), /Hello, Erin/);
+  const fromA = await silentTokens(a);
+  const fromB = await silentTokens(b);
+  t.ok(fromA?.refresh_token && fromB?.refresh_token, 'both browsers got tokens without a form');
+
+  await a.page.goto(`${cairn.base}/sso/`);
+  await a.page.fill('#current', PW);
+  await a.page.fill('#newPassword', NEW_PW);
+  await a.page.fill('#confirm', NEW_PW);
+  await click(a.page, 'form[action="/sso/portal/password"] button');
+  t.match(await a.page.content(), /password was changed/);
+  t.equal(await untilSessions(1), 1, 'one portal session left');
+
+  await b.page.goto(`${cairn.base}/sso/`);
+  t.ok(await b.page.locator('#username').count(), 'the other browser is sent to the login page');
+  t.equal(await silentTokens(b), null, 'and gets no code without signing in again');
+  await a.page.goto(`${cairn.base}/sso/`);
+  t.match(await a.page.content(), /Hello, Erin/, 'the browser that changed the password is still signed in');
+  for (const rt of [fromA!.refresh_token!, fromB!.refresh_token!]) {
+    await t.rejects(client.refreshTokenGrant(config, rt), { code: 'OAUTH_RESPONSE_BODY_ERROR', error: 'invalid_grant' }, 'refresh token from before refused');
+  }
+  t.ok((await silentTokens(a))?.access_token, 'the remaining session still signs in to apps');
+});
+
+t.test('a password reset by an administrator (core, as the API and CLI do) ends every session', async (t) => {
+  const a = await newBrowser();
+  t.teardown(() => a.ctx.close());
+  await signInPortal(a.page, NEW_PW);
+  t.match(await a.page.content(), /Hello, Erin/);
+  await dir.users.setPassword(ctx, erin.id, THIRD_PW);
+  t.equal(await untilSessions(0), 0);
+  await a.page.goto(`${cairn.base}/sso/`);
+  t.ok(await a.page.locator('#username').count(), 'sent to the login page');
+});
