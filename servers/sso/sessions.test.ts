@@ -28,6 +28,9 @@ const { dir, ctx } = cairn;
 const staff = await dir.groups.create(ctx, { name: 'staff' });
 const erin = await dir.users.create(ctx, { username: 'erin', displayName: 'Erin', email: 'erin@example.com', password: PW });
 await dir.groups.addMember(ctx, staff.id, erin.id);
+const FRANK_PW = 'Keeper-canary-pw-61';
+const frank = await dir.users.create(ctx, { username: 'frank', displayName: 'Frank', password: FRANK_PW });
+await dir.groups.addMember(ctx, staff.id, frank.id);
 const { app, clientSecret } = await dir.sso.apps.create(ctx, {
   type: 'oidc', name: 'wiki', displayName: 'Team wiki', groupIds: [staff.id], settings: { clientType: 'confidential', redirectUris: [REDIRECT] },
 });
@@ -49,9 +52,9 @@ async function newBrowser(): Promise<{ ctx: BrowserContext; page: Page }> {
 
 const click = (page: Page, selector: string) => Promise.all([page.waitForNavigation().catch(() => null), page.click(selector)]).then(([r]) => r);
 
-async function signInPortal(page: Page, password: string): Promise<void> {
+async function signInPortal(page: Page, password: string, username = 'erin'): Promise<void> {
   await page.goto(`${cairn.base}/sso/`);
-  await page.fill('#username', 'erin');
+  await page.fill('#username', username);
   await click(page, 'button[type=submit]');
   await page.fill('#password', password);
   await click(page, 'button[type=submit]');
@@ -118,4 +121,29 @@ t.test('a password reset by an administrator (core, as the API and CLI do) ends 
   t.equal(await untilSessions(0), 0);
   await a.page.goto(`${cairn.base}/sso/`);
   t.ok(await a.page.locator('#username').count(), 'sent to the login page');
+});
+
+const userinfoStatus = (accessToken: string) =>
+  client.fetchUserInfo(config, accessToken, frank.id).then(() => 200, (err: { status?: number }) => err.status);
+
+t.test('introspection and userinfo re-check the user now: suspended, locked, deleted', async (t) => {
+  const b = await newBrowser();
+  t.teardown(() => b.ctx.close());
+  await signInPortal(b.page, FRANK_PW, 'frank');
+  // Another instance (or the CLI) changed the row: this process has not heard of it yet, so
+  // nothing was revoked; the check on use decides.
+  for (const state of ['suspended', 'locked'] as const) {
+    await dir.store('users').where({ id: frank.id }).update({ state: 'active' });
+    const tk = await silentTokens(b);
+    t.equal((await client.tokenIntrospection(config, tk!.access_token)).active, true, `active before (${state})`);
+    await dir.store('users').where({ id: frank.id }).update({ state });
+    t.same(await client.tokenIntrospection(config, tk!.access_token), { active: false }, `${state}: access token inactive`);
+    t.same(await client.tokenIntrospection(config, tk!.refresh_token!), { active: false }, `${state}: refresh token inactive`);
+    t.equal(await userinfoStatus(tk!.access_token), 401, `${state}: userinfo 401`);
+  }
+  await dir.store('users').where({ id: frank.id }).update({ state: 'active' });
+  const tk = await silentTokens(b);
+  await dir.users.delete(ctx, frank.id);
+  t.same(await client.tokenIntrospection(config, tk!.access_token), { active: false }, 'deleted: access token inactive');
+  t.equal(await userinfoStatus(tk!.access_token), 401, 'deleted: userinfo 401');
 });

@@ -98,6 +98,13 @@ export function buildProvider(opts: ProviderOptions): Provider {
     clientCache.set(clientId, { app, until: Date.now() + CLIENT_CACHE_MS });
     return app;
   };
+  // Suspended, locked, deleted, or no longer in a group granted the app: the account is gone
+  // for this client, so refresh, userinfo, introspection and silent authorization all fail.
+  const accountFor = async (clientId: string | undefined, userId: string): Promise<{ app: SsoApp | null; user: User } | null> => {
+    const app = await clientApp(clientId);
+    const user = await stillAllowed(dir, org, userId, app?.id ?? '00000000-0000-0000-0000-000000000000');
+    return user ? { app, user } : null;
+  };
   const Adapter = adapterFactory(dir, async (id) => {
     const app = await clientApp(id);
     return app && app.orgId === org.id ? clientMetadata(app) : undefined;
@@ -126,18 +133,14 @@ export function buildProvider(opts: ProviderOptions): Provider {
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     async findAccount(ctx: { oidc?: { client?: { clientId: string } } }, sub: string, token?: { clientId?: string }) {
-      const clientId = token?.clientId ?? ctx.oidc?.client?.clientId;
-      let app: SsoApp | null;
-      let user: User | null;
+      let found: Awaited<ReturnType<typeof accountFor>>;
       try {
-        app = await clientApp(clientId);
-        // Suspended, deleted, or no longer in a group granted the app: the account is gone for
-        // this client, so refresh, userinfo and silent authorization all fail at once.
-        user = await stillAllowed(dir, org, sub, app?.id ?? '00000000-0000-0000-0000-000000000000');
+        found = await accountFor(token?.clientId ?? ctx.oidc?.client?.clientId, sub);
       } catch (err) {
         return storeDown(err);
       }
-      if (!user) return undefined;
+      if (!found) return undefined;
+      const { app, user } = found;
       return {
         accountId: user.id,
         async claims(_use: string, scope: string) {
@@ -170,8 +173,18 @@ export function buildProvider(opts: ProviderOptions): Provider {
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
-        // A client may introspect only its own tokens.
-        allowedPolicy: async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId,
+        // A client may introspect only its own tokens, and a user's token is active only while
+        // the user may still use the app (as findAccount decides for userinfo and refresh):
+        // checked now, not only when the change feed has revoked the token.
+        allowedPolicy: async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string; accountId?: string }) => {
+          if (token.clientId !== client.clientId) return false;
+          if (!token.accountId) return true; // client credentials: no user behind the token
+          try {
+            return (await accountFor(token.clientId, token.accountId)) !== null;
+          } catch (err) {
+            return storeDown(err);
+          }
+        },
       },
       revocation: {
         enabled: true,
