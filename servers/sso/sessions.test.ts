@@ -5,6 +5,7 @@ import { createServer as createHttpServer } from 'node:http';
 import t from 'tap';
 import * as client from 'openid-client';
 import type { BrowserContext, Page } from 'playwright-core';
+import { totpCode } from '../../core/index.js';
 import { caFetch, launchChromium, startCairn } from './testkit.js';
 
 // The relying party's callback: a loopback server that records what arrives (a browser route
@@ -146,4 +147,37 @@ t.test('introspection and userinfo re-check the user now: suspended, locked, del
   await dir.users.delete(ctx, frank.id);
   t.same(await client.tokenIntrospection(config, tk!.access_token), { active: false }, 'deleted: access token inactive');
   t.equal(await userinfoStatus(tk!.access_token), 401, 'deleted: userinfo 401');
+});
+
+t.test('replacing or removing TOTP in the portal asks for the password again (step-up)', async (t) => {
+  const { secret } = await dir.users.beginTotp(ctx, erin.id);
+  await dir.users.confirmTotp(ctx, erin.id, totpCode(secret, Date.now() / 1000 - 30));
+  const a = await newBrowser();
+  const b = await newBrowser();
+  t.teardown(() => Promise.all([a.ctx.close(), b.ctx.close()]));
+  await signInPortal(a.page, THIRD_PW);
+  await signInPortal(b.page, THIRD_PW);
+  t.match(await a.page.content(), /To replace or remove it, confirm your password/);
+
+  for (const [button, purpose] of [['Replace authenticator', 'totp_replace'], ['Remove the authenticator and recovery codes', 'totp_remove']]) {
+    await a.page.fill('#totpPassword', 'not-my-password');
+    const res = await click(a.page, `button:has-text("${button}")`);
+    t.equal(res?.status(), 401, `${purpose}: wrong password refused`);
+    t.match(await a.page.content(), /current password is not correct/);
+    t.notMatch(await a.page.content(), /Set up your authenticator/, 'no new seed shown');
+    t.equal((await dir.users.get(cairn.org.id, erin.id)).totpEnrolled, true, 'the authenticator is unchanged');
+    const [ev] = await dir.audit.list({ orgId: cairn.org.id, eventType: 'portal.login', success: false, actorId: erin.id, limit: 1, order: 'desc' });
+    t.equal(ev?.changes?.purpose, purpose, 'the refused step-up is audited with its purpose');
+  }
+  const forged = await a.page.request.post(`${cairn.base}/sso/portal/totp/reset`, { form: { csrf: await a.page.locator('input[name=csrf]').first().inputValue() } });
+  t.equal(forged.status(), 401, 'no password, no removal');
+  t.equal((await dir.users.get(cairn.org.id, erin.id)).totpEnrolled, true);
+
+  await a.page.fill('#totpPassword', THIRD_PW);
+  await click(a.page, 'button:has-text("Remove the authenticator")');
+  t.match(await a.page.content(), /authenticator was removed/);
+  t.equal((await dir.users.get(cairn.org.id, erin.id)).totpEnrolled, false);
+  t.equal(await untilSessions(1), 1, 'removing the factor ended the other session');
+  await b.page.goto(`${cairn.base}/sso/`);
+  t.ok(await b.page.locator('#username').count(), 'the other browser is sent to the login page');
 });
