@@ -29,7 +29,7 @@ export { adminRoles } from './admins.js';
 export type { SsoApp, SsoAppType, OidcAppSettings, SamlAppSettings, SamlNameIdFormat, CreateSsoAppInput, UpdateSsoAppInput, StoredEntry, OidcScope } from './sso.js';
 export { oidcScopes, validateRedirectUrl } from './sso.js';
 export { eventToJson } from './audit/audit.js';
-export { passwordProblems, ipInCidrs, normaliseIp, defaultPasswordPolicy, defaultMfaPolicy } from './policies.js';
+export { passwordProblems, ipInCidrs, normaliseIp, defaultPasswordPolicy, defaultMfaPolicy, defaultSsoSessionPolicy, ssoSessionPolicyLimits } from './policies.js';
 export { parseSshKey } from './crypto/ssh.js';
 export { totpCode } from './crypto/totp.js';
 export { createLogger, redactPaths, scrubError, type Logger } from './log.js';

@@ -29,7 +29,7 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
   const sys = systemContext(org.id, 'sso');
   const entity = `Cairn ${org.name}`;
   let keys: SsoKeys = await loadKeys(dir, sys, entity);
-  const state = new BrowserState(dir, { sessionMaxAgeMinutes: cfg.sessionMaxAgeMinutes, sessionIdleMinutes: cfg.sessionIdleMinutes });
+  const state = new BrowserState(dir, org.id);
 
   // The issuer needs the bound port when sso.issuer is empty (port 0 in tests): everything
   // that depends on it is built on the first request, after listen().
@@ -46,7 +46,6 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
       dir, org, issuer: `${getBase()}/oidc`, keys,
       accessTokenTtl: cfg.accessTokenTtlSeconds,
       refreshTokenTtl: cfg.refreshTokenTtlDays * 86400,
-      sessionTtl: cfg.sessionMaxAgeMinutes * 60,
       cairnSessionUser: async (cookie) => (await state.sessionFromCookies(cookie))?.userId ?? null,
     });
     p.on('server_error', (_ctx: unknown, err: unknown) => log.error({ err: scrubError(err) }, 'oidc server error'));

@@ -1,7 +1,8 @@
 // Cairn's own browser state, kept in the SSO store (so it survives restarts and is shared by
 // instances) under the SHA-256 of the cookie value (a database reader cannot replay cookies):
 // - a login flow: username → password → TOTP / enrolment / password change, then `next`;
-// - an SSO session: who signed in, when, with which factor; max lifetime + idle timeout.
+// - an SSO session: who signed in, when, with which factor; max lifetime + idle timeout from the
+//   org's SSO session policy (core/policies.ts).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { hashToken, randomToken, type Directory, type MfaType } from '../../core/index.js';
 
@@ -65,15 +66,19 @@ export function clearCookie(reply: FastifyReply, name: string): void {
 
 export class BrowserState {
   readonly #dir: Directory;
-  readonly #maxAgeS: number;
-  readonly #idleS: number;
+  readonly #orgId: string;
   /** User id → the store rows a credential change in progress here must not end (see changingCredentials). */
   readonly #spared = new Map<string, Array<{ model: string; id: string }>>();
 
-  constructor(dir: Directory, opts: { sessionMaxAgeMinutes: number; sessionIdleMinutes: number }) {
+  constructor(dir: Directory, orgId: string) {
     this.#dir = dir;
-    this.#maxAgeS = opts.sessionMaxAgeMinutes * 60;
-    this.#idleS = opts.sessionIdleMinutes * 60;
+    this.#orgId = orgId;
+  }
+
+  /** Session lifetime and idle timeout, in seconds, from the org's SSO session policy (read on every use). */
+  async #limits(): Promise<{ maxAgeS: number; idleS: number }> {
+    const p = await this.#dir.policies.ssoSessionPolicy(this.#orgId);
+    return { maxAgeS: p.maxAgeMinutes * 60, idleS: p.idleMinutes * 60 };
   }
 
   // --- credential changes ----------------------------------------------------------------------
@@ -133,8 +138,9 @@ export class BrowserState {
   async startSession(reply: FastifyReply, userId: string, mfa: MfaType | null, authTime = Date.now()): Promise<SsoSession> {
     const id = randomToken(32);
     const s: SsoSession = { userId, authTime, lastSeen: Date.now(), mfa, csrf: randomToken(24) };
-    await this.#dir.sso.store.upsert('CairnSession', hashToken(id), s as unknown as Record<string, unknown>, this.#maxAgeS, userId);
-    setCookie(reply, SESSION_COOKIE, id, this.#maxAgeS);
+    const { maxAgeS } = await this.#limits();
+    await this.#dir.sso.store.upsert('CairnSession', hashToken(id), s as unknown as Record<string, unknown>, maxAgeS, userId);
+    setCookie(reply, SESSION_COOKIE, id, maxAgeS);
     return s;
   }
 
@@ -151,13 +157,16 @@ export class BrowserState {
     if (!e) return null;
     const s = e.payload as unknown as SsoSession;
     const t = Date.now();
-    if (t - s.lastSeen > this.#idleS * 1000 || t - s.authTime > this.#maxAgeS * 1000) {
+    // The policy as it is now: shortening it ends longer sessions at their next use.
+    const { maxAgeS, idleS } = await this.#limits();
+    if (t - s.lastSeen > idleS * 1000 || t - s.authTime > maxAgeS * 1000) {
       await this.#dir.sso.store.destroy('CairnSession', key);
       return null;
     }
-    if (t - s.lastSeen > 60_000) {
+    // lastSeen is written at most once a minute (or sooner under a shorter idle timeout).
+    if (t - s.lastSeen > Math.min(60, idleS / 2) * 1000) {
       s.lastSeen = t;
-      await this.#dir.sso.store.upsert('CairnSession', key, s as unknown as Record<string, unknown>, Math.ceil((s.authTime + this.#maxAgeS * 1000 - t) / 1000), s.userId);
+      await this.#dir.sso.store.upsert('CairnSession', key, s as unknown as Record<string, unknown>, Math.ceil((s.authTime + maxAgeS * 1000 - t) / 1000), s.userId);
     }
     return { ...s, id };
   }

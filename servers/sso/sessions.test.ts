@@ -181,3 +181,30 @@ t.test('replacing or removing TOTP in the portal asks for the password again (st
   await b.page.goto(`${cairn.base}/sso/`);
   t.ok(await b.page.locator('#username').count(), 'the other browser is sent to the login page');
 });
+
+t.test('session idle timeout and lifetime come from the org SSO session policy', async (t) => {
+  const a = await newBrowser();
+  t.teardown(() => a.ctx.close());
+  await signInPortal(a.page, THIRD_PW);
+  /** Pretend the last use (and the sign-in) were this many minutes ago. */
+  const backdate = async (field: 'lastSeen' | 'authTime', minutes: number) => {
+    for (const r of (await dir.store('sso_store').where({ model: 'CairnSession', account_id: erin.id })) as Array<{ id: string; payload: string }>) {
+      const p = JSON.parse(r.payload);
+      p[field] = Date.now() - minutes * 60_000;
+      await dir.store('sso_store').where({ model: 'CairnSession', id: r.id }).update({ payload: JSON.stringify(p) });
+    }
+  };
+  await backdate('lastSeen', 3);
+  await a.page.goto(`${cairn.base}/sso/`);
+  t.match(await a.page.content(), /Hello, Erin/, 'idle 3 minutes: within the default 60');
+  await dir.policies.setSsoSessionPolicy(ctx, { idleMinutes: 2 });
+  await backdate('lastSeen', 3);
+  await a.page.goto(`${cairn.base}/sso/`);
+  t.ok(await a.page.locator('#username').count(), 'idle 3 minutes under a 2-minute policy: sent to the login page');
+
+  await signInPortal(a.page, THIRD_PW);
+  await dir.policies.setSsoSessionPolicy(ctx, { maxAgeMinutes: 10 });
+  await backdate('authTime', 11);
+  await a.page.goto(`${cairn.base}/sso/`);
+  t.ok(await a.page.locator('#username').count(), 'signed in 11 minutes ago under a 10-minute lifetime: sent to the login page');
+});

@@ -7,7 +7,7 @@
 // - accounts are directory users, checked on every use (state, group grant of the app).
 import type { IncomingMessage } from 'node:http';
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
-import { hashToken, type Directory, type Org, type SsoApp, type User } from '../../../core/index.js';
+import { hashToken, ssoSessionPolicyLimits, type Directory, type Org, type SsoApp, type User } from '../../../core/index.js';
 import { esc, page } from '../pages/render.js';
 import { stillAllowed } from '../access.js';
 import type { SsoKeys } from '../keys.js';
@@ -20,7 +20,6 @@ export interface ProviderOptions {
   keys: SsoKeys;
   accessTokenTtl: number;
   refreshTokenTtl: number;
-  sessionTtl: number;
   /** The user of the browser's Cairn SSO session, or null (ended, idle, logged out). */
   cairnSessionUser: (cookieHeader: string | undefined) => Promise<string | null>;
 }
@@ -75,6 +74,8 @@ export function hashClientSecret(raw: IncomingMessage & { body?: Record<string, 
 }
 
 const CLIENT_CACHE_MS = 5_000;
+/** The longest SSO session the policy allows. */
+const SSO_SESSION_MAX_S = ssoSessionPolicyLimits.maxAgeMinutes[1] * 60;
 /** Feed subscriptions of built providers; main.ts calls releaseProvider() when it replaces one. */
 const cleanupOf = new WeakMap<Provider, Array<() => void>>();
 export function releaseProvider(p: Provider | null): void {
@@ -209,7 +210,9 @@ export function buildProvider(opts: ProviderOptions): Provider {
       IdToken: 3600,
       RefreshToken: opts.refreshTokenTtl,
       Interaction: 900,
-      Session: opts.sessionTtl,
+      // The OP session ends with the Cairn session (the cairn_session check), whose lifetime the
+      // org's SSO session policy sets; this only bounds how long its row is kept.
+      Session: SSO_SESSION_MAX_S,
       Grant: opts.refreshTokenTtl,
     },
     // Errors render (never redirect to an unverified redirect_uri): the library's own rule;
