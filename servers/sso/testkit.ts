@@ -30,7 +30,8 @@ export interface Cairn extends Running {
   dataDir: string;
 }
 
-export async function startCairn(opts: { dataDir?: string; port?: number; overrides?: Record<string, unknown> } = {}): Promise<Cairn> {
+/** `databaseUrl`: PostgreSQL (see createPgDatabase in test/helpers/directory.ts); SQLite in dataDir when empty. */
+export async function startCairn(opts: { dataDir?: string; port?: number; databaseUrl?: string; overrides?: Record<string, unknown> } = {}): Promise<Cairn> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'cairn-sso-'));
   const port = opts.port ?? (await freePort());
   const config = loadConfig({
@@ -38,7 +39,7 @@ export async function startCairn(opts: { dataDir?: string; port?: number; overri
     overrides: {
       dataDir,
       listenHost: '127.0.0.1',
-      database: { url: process.env.CAIRN_SSO_TEST_PG_URL ?? '' },
+      database: { url: opts.databaseUrl ?? '' },
       bootstrap: { adminPassword: 'Bootstrap-admin-pw-1' },
       passwords: { maxConcurrentHashes: 4 },
       tls: { dir: join(dataDir, 'certs') },
