@@ -81,7 +81,7 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
     if (c.kind === 'resource' && (c.id === 'sso-keys' || c.id === 'sso.oidc.jwks' || c.id === 'sso.saml.signing')) void reloadKeys();
   });
   // Keys rotated here arrive by the feed; rotated by the CLI or another instance, by this poll.
-  const fingerprint = (k: SsoKeys) => `${k.jwks.keys.map((x) => x.kid).join(',')}|${k.saml.cert.length}:${k.saml.cert.slice(-80)}`;
+  const fingerprint = (k: SsoKeys) => `${k.jwks.keys.map((x) => x.kid).join(',')}|${[k.saml.cert, k.saml.next?.cert ?? ''].map((c) => `${c.length}:${c.slice(-80)}`).join('|')}`;
   async function reloadKeys(): Promise<void> {
     try {
       const k = await loadKeys(dir, sys, entity);

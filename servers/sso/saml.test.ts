@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import t from 'tap';
 import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
+import { rotateSamlKey } from './keys.js';
 import { caFetch, launchBrowser, startCairn } from './testkit.js';
 
 const PW = 'Wonder-canary-pw-77';
@@ -54,8 +55,8 @@ const idpCert = /<(?:ds:)?X509Certificate>([^<]+)</.exec(metadata)![1]!.replace(
 const idpCertPem = `-----BEGIN CERTIFICATE-----\n${idpCert.replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
 writeFileSync(join(work, 'idp.crt'), idpCertPem);
 
-const spFor = (binding: 'HTTP-Redirect' | 'HTTP-POST', inResponseTo = ValidateInResponseTo.always) => new SAML({
-  callbackUrl: ACS, entryPoint: `${cairn.base}/saml/sso`, issuer: SP_ENTITY, audience: SP_ENTITY, idpCert: idpCertPem,
+const spFor = (binding: 'HTTP-Redirect' | 'HTTP-POST', inResponseTo = ValidateInResponseTo.always, trusted = idpCertPem) => new SAML({
+  callbackUrl: ACS, entryPoint: `${cairn.base}/saml/sso`, issuer: SP_ENTITY, audience: SP_ENTITY, idpCert: trusted,
   privateKey: spKey, signatureAlgorithm: 'sha256', wantAssertionsSigned: true, wantAuthnResponseSigned: true,
   identifierFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', validateInResponseTo: inResponseTo,
   authnRequestBinding: binding, disableRequestedAuthnContext: true, acceptedClockSkewMs: 2000,
@@ -270,6 +271,46 @@ t.test('SP-initiated single logout (HTTP-Redirect, signed both ways)', async (t)
   t.ok(await page.locator('#username').count(), 'the Cairn session is gone');
   t.equal((await fetchCa(url)).status, 400, 'the same LogoutRequest twice is refused');
   await page.close();
+});
+
+t.test('signing certificate rotation: both certificates in the metadata during the overlap, then the new one signs', async (t) => {
+  const certs = async () => [...(await (await fetchCa(`${cairn.base}/saml/metadata`)).text()).matchAll(/<(?:ds:)?X509Certificate>([^<]+)</g)].map((m) => m[1]!.replace(/\s+/g, ''));
+  /** Servers reload keys from the change feed: wait until the metadata shows `n` certificates. */
+  const published = async (n: number) => {
+    for (let i = 0; i < 100 && (await certs()).length !== n; i++) await new Promise((r) => setTimeout(r, 100));
+    return certs();
+  };
+  const page = await browser.newPage();
+  t.teardown(() => page.close());
+  const launch = async () => {
+    await page.goto(`${cairn.base}/sso/`);
+    if (await page.locator('#username').count()) {
+      await page.fill('#username', 'alice');
+      await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+      await page.fill('#password', PW);
+      await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    }
+    const before = posts.length;
+    await page.click('text=CRM');
+    return { SAMLResponse: (await waitPost(before + 1))!.SAMLResponse! };
+  };
+
+  const { cert } = await rotateSamlKey(dir, cairn.ctx, 'Cairn test', 3600);
+  const next = cert.replace(/-----[^-]+-----|\s+/g, '');
+  const nextPem = `-----BEGIN CERTIFICATE-----\n${next.replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
+  t.same(await published(2), [idpCert, next], 'during the overlap: the current and the next certificate');
+  const during = await launch();
+  t.equal((await spFor('HTTP-Redirect', ValidateInResponseTo.never).validatePostResponseAsync(during)).profile?.nameID, 'alice@example.com', 'the current key still signs');
+
+  // The overlap ends (as if its hour had passed).
+  const stored = JSON.parse((await dir.getSealedSetting(cairn.org.id, 'sso.saml.signing'))!.toString());
+  stored.next.activateAt = Date.now() - 1;
+  await dir.putSealedSetting(cairn.ctx, 'sso.saml.signing', JSON.stringify(stored));
+  dir.feed.publish({ kind: 'resource', action: 'updated', orgId: cairn.org.id, id: 'sso-keys' });
+  t.same(await published(1), [next], 'after it: only the new certificate');
+  const after = await launch();
+  t.equal((await spFor('HTTP-Redirect', ValidateInResponseTo.never, nextPem).validatePostResponseAsync(after)).profile?.nameID, 'alice@example.com', 'the new key signs');
+  await t.rejects(spFor('HTTP-Redirect', ValidateInResponseTo.never).validatePostResponseAsync(after), 'an SP that kept only the old certificate refuses it');
 });
 
 t.test('no password or key in any log line', async (t) => {

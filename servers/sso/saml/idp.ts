@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import * as samlify from 'samlify';
 import type { Directory, Org, SamlAppSettings, SsoApp, User } from '../../../core/index.js';
 import { authorizeSession } from '../access.js';
+import type { SamlSigning } from '../keys.js';
 import { autoPostPage, messagePage } from '../pages/render.js';
 import { parseCookies, type BrowserState } from '../session.js';
 import { failPage, sendHtml } from '../web.js';
@@ -70,7 +71,7 @@ export interface SamlDeps {
   log: Logger;
   state: BrowserState;
   baseUrl: string;
-  keys: () => { key: string; cert: string };
+  keys: () => SamlSigning;
   assertionTtlSeconds: number;
 }
 
@@ -91,12 +92,13 @@ export class SamlIdp {
     return `${this.#d.baseUrl}/saml/slo`;
   }
 
-  #idp(wantRequestsSigned: boolean, encrypt = false) {
+  /** `published`: the certificates the metadata lists (current and, during a rotation, next). */
+  #idp(wantRequestsSigned: boolean, encrypt = false, published?: string[]) {
     const k = this.#d.keys();
     return samlify.IdentityProvider({
       ...(encrypt ? { isAssertionEncrypted: true, dataEncryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm', keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p' } : {}),
       entityID: this.entityId,
-      signingCert: k.cert,
+      signingCert: published ?? k.cert,
       privateKey: k.key,
       wantAuthnRequestsSigned: wantRequestsSigned,
       wantLogoutRequestSigned: wantRequestsSigned,
@@ -125,7 +127,8 @@ export class SamlIdp {
   }
 
   metadata(): string {
-    return this.#idp(false).getMetadata();
+    const k = this.#d.keys();
+    return this.#idp(false, false, k.next ? [k.cert, k.next.cert] : [k.cert]).getMetadata();
   }
 
   /** Parse, verify and record an AuthnRequest. Returns the app and what to answer to. */
