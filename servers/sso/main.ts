@@ -162,7 +162,7 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
     registerWeb(scope, {
       dir, org, log, state,
       provider: getProvider,
-      samlLaunch: async (req, reply, target, user, mfa, authTime) => getIdp().launch(req, reply, target, user, mfa, authTime),
+      samlLaunch: async (req, reply, target, user, session) => getIdp().launch(req, reply, target, user, session),
     });
     registerSamlRoutes(scope, getIdp);
   });

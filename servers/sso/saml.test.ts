@@ -21,8 +21,23 @@ const spCert = readFileSync(join(work, 'sp.crt'), 'utf8');
 // The SP's ACS: a loopback HTTP server recording each posted SAMLResponse.
 const posts: Array<Record<string, string>> = [];
 const sloHits: string[] = [];
+// A second SP's single logout endpoint: node-saml verifies the IdP's LogoutRequest and answers
+// with its signed LogoutResponse (set up below, once Cairn's certificate is known).
+const helpdeskLogouts: Array<{ nameID?: string; sessionIndex?: string; error?: string }> = [];
+let helpdeskLogout: (query: Record<string, string>, raw: string) => Promise<string>;
 const sp = createServer((req, res) => {
   if (req.method === 'GET' && req.url?.startsWith('/slo')) sloHits.push(req.url);
+  if (req.method === 'GET' && req.url?.startsWith('/helpdesk/slo?')) {
+    const raw = req.url.split('?')[1]!;
+    helpdeskLogout(Object.fromEntries(new URLSearchParams(raw)), raw).then(
+      (to) => res.writeHead(302, { location: to }).end(),
+      (err: Error) => {
+        helpdeskLogouts.push({ error: err.message });
+        res.writeHead(400).end('refused');
+      },
+    );
+    return;
+  }
   let body = '';
   req.on('data', (c) => (body += c));
   req.on('end', () => {
@@ -62,6 +77,23 @@ const spFor = (binding: 'HTTP-Redirect' | 'HTTP-POST', inResponseTo = ValidateIn
   authnRequestBinding: binding, disableRequestedAuthnContext: true, acceptedClockSkewMs: 2000,
   logoutUrl: `${cairn.base}/saml/slo`, logoutCallbackUrl: `${SP}/slo`,
 });
+
+const HELPDESK = `${SP}/helpdesk`;
+await dir.sso.apps.create(cairn.ctx, {
+  type: 'saml', name: 'helpdesk', displayName: 'Helpdesk', groupIds: [staff.id],
+  settings: { entityId: `${HELPDESK}/metadata`, acsUrls: [`${HELPDESK}/acs`], sloUrl: `${HELPDESK}/slo`, certificate: spCert, nameIdFormat: 'persistent' },
+});
+const helpdeskSp = new SAML({
+  callbackUrl: `${HELPDESK}/acs`, entryPoint: `${cairn.base}/saml/sso`, issuer: `${HELPDESK}/metadata`, audience: `${HELPDESK}/metadata`, idpCert: idpCertPem,
+  privateKey: spKey, signatureAlgorithm: 'sha256', wantAssertionsSigned: true, wantAuthnResponseSigned: true, validateInResponseTo: ValidateInResponseTo.never,
+  identifierFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', logoutUrl: `${cairn.base}/saml/slo`, logoutCallbackUrl: `${HELPDESK}/slo`,
+});
+helpdeskLogout = async (query, raw) => {
+  const { profile } = await helpdeskSp.validateRedirectAsync(query, raw);
+  if (!profile) throw new Error('not a LogoutRequest');
+  helpdeskLogouts.push({ nameID: profile.nameID, sessionIndex: profile.sessionIndex });
+  return helpdeskSp.getLogoutResponseUrlAsync(profile, query.RelayState ?? '', {}, true);
+};
 
 const browser = await launchBrowser();
 t.teardown(() => browser.close());
@@ -254,14 +286,19 @@ t.test('registration from SP metadata', async (t) => {
   t.throws(() => samlSettingsFromMetadata('<!DOCTYPE x><x/>'));
 });
 
-t.test('SP-initiated single logout (HTTP-Redirect, signed both ways)', async (t) => {
+t.test('SP-initiated single logout (HTTP-Redirect, signed both ways), told to the session\'s other SP first', async (t) => {
   await dir.sso.apps.update(cairn.ctx, app.id, { settings: { sloUrl: `${SP}/slo` } });
   const page = await browser.newPage();
   await page.goto(`${cairn.base}/sso/`);
   t.match(await page.content(), /Hello/, 'signed in before');
+  const before = posts.length;
+  await page.click('text=Helpdesk');
+  const helpdeskLogin = await helpdeskSp.validatePostResponseAsync({ SAMLResponse: (await waitPost(before + 1))!.SAMLResponse! });
+  t.equal(helpdeskLogin.profile?.nameID, alice.id, 'signed in to the helpdesk too (persistent NameID)');
   const url = await redirectSp.getLogoutUrlAsync({ issuer: cairn.base, nameID: 'alice@example.com', nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', sessionIndex: '_s1' } as never, 'bye', {});
   await page.goto(url);
-  t.equal(sloHits.length, 1, 'the browser came back to the SP with a LogoutResponse');
+  t.same(helpdeskLogouts, [{ nameID: alice.id, sessionIndex: helpdeskLogin.profile?.sessionIndex }], 'the helpdesk got a LogoutRequest node-saml verified, for its NameID and SessionIndex');
+  t.equal(sloHits.length, 1, 'then the browser came back to the first SP with a LogoutResponse');
   const query = sloHits[0]!.split('?')[1]!;
   const parsed = Object.fromEntries(new URLSearchParams(query));
   t.ok(parsed.Signature, 'the LogoutResponse is signed');
@@ -270,6 +307,7 @@ t.test('SP-initiated single logout (HTTP-Redirect, signed both ways)', async (t)
   await page.goto(`${cairn.base}/sso/`);
   t.ok(await page.locator('#username').count(), 'the Cairn session is gone');
   t.equal((await fetchCa(url)).status, 400, 'the same LogoutRequest twice is refused');
+  t.equal((await fetchCa(`${cairn.base}/saml/slo?SAMLResponse=x&RelayState=_${'0'.repeat(40)}`)).status, 400, 'a LogoutResponse outside a logout in progress is refused');
   await page.close();
 });
 

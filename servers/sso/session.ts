@@ -37,6 +37,15 @@ export interface SsoSession {
   lastSeen: number;
   mfa: MfaType | null;
   csrf: string;
+  /** SAML SPs this session sent assertions to: single logout tells each of them. */
+  samlParticipants?: SamlParticipant[];
+}
+
+export interface SamlParticipant {
+  appId: string;
+  nameId: string;
+  nameIdFormat: string;
+  sessionIndex: string;
 }
 
 export function parseCookies(header: string | undefined): Record<string, string> {
@@ -169,6 +178,16 @@ export class BrowserState {
       await this.#dir.sso.store.upsert('CairnSession', key, s as unknown as Record<string, unknown>, Math.ceil((s.authTime + maxAgeS * 1000 - t) / 1000), s.userId);
     }
     return { ...s, id };
+  }
+
+  /** Remember an SP the session signed in to (the latest assertion per SP). */
+  async addSamlParticipant(sess: { id: string }, p: SamlParticipant): Promise<void> {
+    const key = hashToken(sess.id);
+    const e = await this.#dir.sso.store.find('CairnSession', key);
+    if (!e || e.expiresAt === null) return;
+    const s = e.payload as unknown as SsoSession;
+    s.samlParticipants = [...(s.samlParticipants ?? []).filter((x) => x.appId !== p.appId), p];
+    await this.#dir.sso.store.upsert('CairnSession', key, s as unknown as Record<string, unknown>, Math.max(1, Math.ceil((e.expiresAt - Date.now()) / 1000)), s.userId);
   }
 
   async endSession(req: FastifyRequest, reply: FastifyReply): Promise<void> {

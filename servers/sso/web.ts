@@ -20,7 +20,7 @@ export interface WebDeps {
   state: BrowserState;
   provider: () => Provider;
   /** IdP-initiated SAML from the portal. */
-  samlLaunch: (req: FastifyRequest, reply: FastifyReply, app: SsoApp, user: User, mfa: string | null, authTime: number) => Promise<void>;
+  samlLaunch: (req: FastifyRequest, reply: FastifyReply, app: SsoApp, user: User, session: SsoSession & { id: string }) => Promise<void>;
 }
 
 type Body = Record<string, string | undefined>;
@@ -487,7 +487,7 @@ ${field('current', 'Current password', 'password', { autocomplete: 'current-pass
     if (!target || target.type !== 'saml') return sendHtml(reply, 404, messagePage('Unknown application', 'This application does not exist.'));
     const decision = await authorizeSession(dir, org, sess, target, req.ip ?? null);
     if (!decision.ok) return sendHtml(reply, 403, notAssignedPage(target.displayName));
-    await d.samlLaunch(req, reply, target, decision.user, sess.mfa, sess.authTime);
+    await d.samlLaunch(req, reply, target, decision.user, sess);
     return reply;
   });
 
