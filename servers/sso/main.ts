@@ -163,6 +163,7 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
       dir, org, log, state,
       provider: getProvider,
       samlLaunch: async (req, reply, target, user, session) => getIdp().launch(req, reply, target, user, session),
+      samlLogout: (reply, participants) => getIdp().logoutParticipants(reply, participants),
     });
     registerSamlRoutes(scope, getIdp);
   });

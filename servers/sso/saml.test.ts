@@ -311,6 +311,27 @@ t.test('SP-initiated single logout (HTTP-Redirect, signed both ways), told to th
   await page.close();
 });
 
+t.test('signing out of the portal tells the SPs of the session (IdP-initiated single logout)', async (t) => {
+  const page = await browser.newPage();
+  t.teardown(() => page.close());
+  await page.goto(`${cairn.base}/sso/`);
+  await page.fill('#username', 'alice');
+  await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+  await page.fill('#password', PW);
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  const before = posts.length;
+  await page.click('text=Helpdesk');
+  const login = await helpdeskSp.validatePostResponseAsync({ SAMLResponse: (await waitPost(before + 1))!.SAMLResponse! });
+  await page.goto(`${cairn.base}/sso/`);
+  const told = helpdeskLogouts.length;
+  await Promise.all([page.waitForURL(/\/saml\/slo\?SAMLResponse=/), page.click('form[action="/sso/logout"] button')]);
+  await page.waitForLoadState();
+  t.same(helpdeskLogouts.slice(told), [{ nameID: alice.id, sessionIndex: login.profile?.sessionIndex }], 'the helpdesk got a LogoutRequest it verified');
+  t.match(await page.content(), /You are signed out of Cairn/, 'back at Cairn once it answered');
+  await page.goto(`${cairn.base}/sso/`);
+  t.ok(await page.locator('#username').count(), 'the Cairn session is gone');
+});
+
 t.test('signing certificate rotation: both certificates in the metadata during the overlap, then the new one signs', async (t) => {
   const certs = async () => [...(await (await fetchCa(`${cairn.base}/saml/metadata`)).text()).matchAll(/<(?:ds:)?X509Certificate>([^<]+)</g)].map((m) => m[1]!.replace(/\s+/g, ''));
   /** Servers reload keys from the change feed: wait until the metadata shows `n` certificates. */

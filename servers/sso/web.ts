@@ -9,8 +9,8 @@ import {
 import { authorizeSession } from './access.js';
 import { ssoErrors } from './errors.js';
 import type Provider from 'oidc-provider';
-import { errorBox, esc, field, hidden, messagePage, noticeBox, page } from './pages/render.js';
-import { parseCookies, type BrowserState, type Flow, type SsoSession } from './session.js';
+import { errorBox, esc, field, hidden, messagePage, noticeBox, page, signedOutPage } from './pages/render.js';
+import { parseCookies, type BrowserState, type Flow, type SamlParticipant, type SsoSession } from './session.js';
 import type { Logger } from '../../core/index.js';
 
 export interface WebDeps {
@@ -21,6 +21,8 @@ export interface WebDeps {
   provider: () => Provider;
   /** IdP-initiated SAML from the portal. */
   samlLaunch: (req: FastifyRequest, reply: FastifyReply, app: SsoApp, user: User, session: SsoSession & { id: string }) => Promise<void>;
+  /** Single logout of the SAML SPs a session signed in to, after the session ended. */
+  samlLogout: (reply: FastifyReply, participants: SamlParticipant[]) => Promise<FastifyReply>;
 }
 
 type Body = Record<string, string | undefined>;
@@ -498,7 +500,8 @@ ${field('current', 'Current password', 'password', { autocomplete: 'current-pass
     // Also end this browser's OP session, so OIDC apps ask again.
     const opSession = parseCookies(req.headers.cookie)._session;
     if (opSession && opSession.length < 100) await dir.sso.store.destroy('Session', opSession);
-    return sendHtml(reply, 200, messagePage('Signed out', 'You are signed out of Cairn.', { href: '/sso/', text: 'Sign in again' }));
+    if (sess?.samlParticipants?.length) return d.samlLogout(reply, sess.samlParticipants);
+    return sendHtml(reply, 200, signedOutPage());
   });
 }
 

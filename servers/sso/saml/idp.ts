@@ -11,7 +11,7 @@ import * as samlify from 'samlify';
 import type { Directory, Org, SamlAppSettings, SsoApp, User } from '../../../core/index.js';
 import { authorizeSession } from '../access.js';
 import type { SamlSigning } from '../keys.js';
-import { autoPostPage, messagePage } from '../pages/render.js';
+import { autoPostPage, messagePage, signedOutPage } from '../pages/render.js';
 import { parseCookies, type BrowserState, type SamlParticipant, type SsoSession } from '../session.js';
 import { failPage, sendHtml } from '../web.js';
 import type { Logger } from '../../../core/index.js';
@@ -67,8 +67,8 @@ function id(): string {
 
 /** A single logout going round the session's SPs (CairnSamlLogout, keyed by the RelayState it carries). */
 interface PendingLogout {
-  /** The SP that asked, answered last. */
-  origin: { appId: string; requestId: string; relayState: string };
+  /** The SP that asked, answered last; null when the user signed out of the portal. */
+  origin: { appId: string; requestId: string; relayState: string } | null;
   remaining: SamlParticipant[];
   /** The SP whose LogoutResponse is expected next. */
   awaiting: string | null;
@@ -330,11 +330,16 @@ export class SamlIdp {
       return reply.redirect(out.context, 303);
     }
     await this.#d.dir.sso.store.destroy('CairnSamlLogout', key);
-    const origin = await this.#d.dir.sso.apps.get(this.#d.org.id, pending.origin.appId).catch(() => null);
-    if (!origin || origin.type !== 'saml' || !origin.settings.sloUrl) return sendHtml(reply, 200, messagePage('Signed out', 'You are signed out.'));
+    const origin = pending.origin && (await this.#d.dir.sso.apps.get(this.#d.org.id, pending.origin.appId).catch(() => null));
+    if (!pending.origin || !origin || origin.type !== 'saml' || !origin.settings.sloUrl) return sendHtml(reply, 200, signedOutPage());
     const inResponseTo = { extract: { request: { id: pending.origin.requestId } } };
     const out = this.#idp().createLogoutResponse(this.#sp(origin.settings, origin.settings.acsUrls[0]!), inResponseTo, 'redirect', pending.origin.relayState) as { context: string };
     return reply.redirect(out.context, 303);
+  }
+
+  /** IdP-initiated: the user signed out of the portal (the session is ended already); tell the session's SPs. */
+  async logoutParticipants(reply: FastifyReply, participants: SamlParticipant[]): Promise<FastifyReply> {
+    return this.#nextLogout(reply, id(), { origin: null, remaining: [...participants], awaiting: null });
   }
 
   /** An SP's LogoutResponse in a logout chain: verified (when the SP has a certificate), then on to the next. */
