@@ -50,6 +50,11 @@ for (const backend of backends) {
     const verify = await cairn(['audit', 'verify']);
     t.equal(verify.code, 0);
     t.match(verify.stdout, /audit chain intact: 6 events/);
+
+    const rotated = await cairn(['sso', 'rotate-saml-key', '--overlap-hours', '24']);
+    t.equal(rotated.code, 0, rotated.stderr);
+    t.match(rotated.stdout, /beside the current one; it signs from \d{4}-\d\d-\d\dT/);
+    t.equal((await cairn(['sso', 'rotate-saml-key', '--overlap-hours', 'soon'])).code, 2, 'an overlap that is not a number of hours is a usage error');
   });
 }
 

@@ -33,7 +33,8 @@ Groups:
 
 Single sign-on:
   sso rotate-keys              new OIDC signing key; the old ones stay published for a day
-  sso rotate-saml-key          new SAML signing key and certificate (give SPs the new metadata)
+  sso rotate-saml-key [--overlap-hours N]
+                               new SAML signing certificate: in the metadata at once, signing after N hours (168)
   sso apps [--json]            list the SSO apps (OIDC clients, SAML service providers)
 
 Audit trail:
@@ -86,6 +87,7 @@ const options = {
   'login-groups': { type: 'string' },
   'sudo-groups': { type: 'string' },
   minutes: { type: 'string' },
+  'overlap-hours': { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -327,8 +329,13 @@ async function main(argv: string[]): Promise<number> {
             return 0;
           }
           case 'rotate-saml-key': {
-            await keys.rotateSamlKey(dir, ctx, `Cairn ${org.name}`);
-            console.log('new SAML signing certificate; give every SP the metadata at <issuer>/saml/metadata');
+            const hours = values['overlap-hours'] === undefined ? 168 : Number(values['overlap-hours']);
+            if (!Number.isInteger(hours) || hours < 0 || hours > 24 * 365) throw new UsageError('--overlap-hours: a whole number of hours, 0 to 8760');
+            await keys.loadKeys(dir, ctx, `Cairn ${org.name}`); // creates the current one on a fresh install
+            const { activateAt } = await keys.rotateSamlKey(dir, ctx, `Cairn ${org.name}`, hours * 3600);
+            console.log(hours
+              ? `new SAML signing certificate, published in <issuer>/saml/metadata beside the current one; it signs from ${new Date(activateAt).toISOString()}: give every SP the metadata before then`
+              : 'new SAML signing certificate signs now (running servers switch within a minute); give every SP the metadata at <issuer>/saml/metadata');
             return 0;
           }
           case 'apps': {

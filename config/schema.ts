@@ -179,8 +179,6 @@ export const configSchema = Type.Object(
       {
         enabled: Type.Boolean({ default: true, description: 'Serve OIDC and SAML on the HTTPS port.' }),
         issuer: Type.String({ default: '', description: 'Public base URL (https://host:port); empty = https://localhost:<api.port>. OIDC is served at <issuer>/oidc, SAML at <issuer>/saml.' }),
-        sessionMaxAgeMinutes: Type.Integer({ minimum: 5, maximum: 43200, default: 480, description: 'Longest an SSO browser session lives before the password is asked again.' }),
-        sessionIdleMinutes: Type.Integer({ minimum: 1, maximum: 43200, default: 60, description: 'An SSO session unused this long ends.' }),
         accessTokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 86400, default: 600, description: 'Lifetime of OIDC access tokens (opaque; userinfo and introspection check them).' }),
         refreshTokenTtlDays: Type.Integer({ minimum: 1, maximum: 365, default: 14, description: 'Lifetime of OIDC refresh tokens (rotated on every use; reuse revokes the grant).' }),
         samlAssertionTtlSeconds: Type.Integer({ minimum: 60, maximum: 3600, default: 300, description: 'NotOnOrAfter of SAML assertions and subject confirmations.' }),

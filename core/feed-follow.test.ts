@@ -2,6 +2,7 @@
 // is) reaches this process's change feed.
 import t from 'tap';
 import { openDirectory, type Change } from './index.js';
+import { changesOf } from './feed-follow.js';
 import { loadConfig } from '../config/load.js';
 import { backends, testDirectory, testLogger } from '../test/helpers/directory.js';
 
@@ -40,3 +41,9 @@ for (const backend of backends) {
     );
   });
 }
+
+t.test('every credential change followed from the audit trail is a credentials change', async (t) => {
+  for (const eventType of ['user.password_reset', 'user.password_changed', 'user.mfa_enrolled', 'user.mfa_reset']) {
+    t.same(changesOf({ org_id: 'o', event_type: eventType, resource_type: 'user', resource_id: 'u', changes: null }), [{ kind: 'user', action: 'credentials', orgId: 'o', id: 'u' }], eventType);
+  }
+});

@@ -21,7 +21,7 @@ export function changesOf(e: { org_id: string; event_type: string; resource_type
     verb === 'created' ? 'created'
     : verb === 'deleted' ? 'deleted'
     : ['suspended', 'reactivated', 'staged', 'locked', 'unlocked'].includes(verb) ? 'state'
-    : ['password_reset', 'mfa_enrolled', 'mfa_reset'].includes(verb) ? 'credentials'
+    : ['password_reset', 'password_changed', 'mfa_enrolled', 'mfa_reset'].includes(verb) ? 'credentials'
     : 'updated';
   const kind = e.event_type.startsWith('grant.') ? 'grant' : kinds[e.resource_type] ?? 'resource';
   const out: Change[] = [{ kind, action, orgId: e.org_id, id: e.resource_id }];

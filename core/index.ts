@@ -32,7 +32,7 @@ export { oidcScopes, validateRedirectUrl } from './sso.js';
 export type { RadiusNetwork, RadiusClient, RadiusMfaMode, EapMethod, GroupReply } from './radius.js';
 export { eapMethods } from './radius.js';
 export { eventToJson } from './audit/audit.js';
-export { passwordProblems, ipInCidrs, normaliseIp, defaultPasswordPolicy, defaultMfaPolicy } from './policies.js';
+export { passwordProblems, ipInCidrs, normaliseIp, defaultPasswordPolicy, defaultMfaPolicy, defaultSsoSessionPolicy, ssoSessionPolicyLimits } from './policies.js';
 export { parseSshKey } from './crypto/ssh.js';
 export { totpCode } from './crypto/totp.js';
 export { createLogger, redactPaths, scrubError, type Logger } from './log.js';

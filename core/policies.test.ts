@@ -39,11 +39,17 @@ for (const backend of backends) {
     t.equal((await dir.policies.mfaPolicy(org.id)).required.admin, true, 'admins need MFA by default');
     await dir.policies.setMfaRequired(ctx, { radius: true });
     t.equal((await dir.policies.mfaPolicy(org.id)).required.radius, true);
+    t.same(await dir.policies.ssoSessionPolicy(org.id), { maxAgeMinutes: 480, idleMinutes: 60 }, 'SSO session defaults: the former sso.* config defaults');
+    t.same(await dir.policies.setSsoSessionPolicy(ctx, { idleMinutes: 15 }), { maxAgeMinutes: 480, idleMinutes: 15 });
+    await t.rejects(dir.policies.setSsoSessionPolicy(ctx, { maxAgeMinutes: 1 }), { code: 'invalid_input', field: 'maxAgeMinutes' });
+    await t.rejects(dir.policies.setSsoSessionPolicy(ctx, { idleMinutes: 1.5 }), { code: 'invalid_input', field: 'idleMinutes' });
+    await t.rejects(dir.policies.setSsoSessionPolicy(ctx, { lifetime: 5 } as never), { code: 'invalid_input', field: 'lifetime' });
     await t.rejects(dir.policies.createIpList(ctx, { name: 'x', cidrs: ['300.1.1.1/8'] }), { code: 'invalid_input', field: 'cidrs' });
     const events = await dir.audit.list({ orgId: org.id, limit: 100 });
     t.same(events.filter((e) => e.eventType.startsWith('policy.')).map((e) => [e.eventType, e.changes]), [
       ['policy.password.updated', { minLength: { from: 8, to: 12 }, historyCount: { from: 3, to: 5 } }],
       ['policy.mfa.updated', { required: { from: { admin: true, portal: false, sso: false, radius: false, ldap: false, host: false }, to: { admin: true, portal: false, sso: false, radius: true, ldap: false, host: false } } }],
+      ['policy.sso_session.updated', { idleMinutes: { from: 60, to: 15 } }],
     ]);
   });
 }

@@ -1,4 +1,4 @@
-// Org policies: password, MFA, and conditional access (IP lists → allow / require MFA / deny).
+// Org policies: password, MFA, SSO sessions, and conditional access (IP lists → allow / require MFA / deny).
 import { randomUUID } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import type { Knex } from 'knex';
@@ -6,7 +6,7 @@ import { mutate, now, read, type Deps } from './context.js';
 import { CairnError, invalidInput, notFound, policyViolation } from './errors.js';
 import {
   protocols, type AccessAction, type AccessRule, type ActionContext, type IpList, type MfaPolicy,
-  type PasswordPolicy, type Protocol,
+  type PasswordPolicy, type Protocol, type SsoSessionPolicy,
 } from './types.js';
 
 export const defaultPasswordPolicy: PasswordPolicy = {
@@ -22,6 +22,21 @@ export const defaultPasswordPolicy: PasswordPolicy = {
 export const defaultMfaPolicy: MfaPolicy = {
   required: { admin: true, portal: false, sso: false, radius: false, ldap: false, host: false },
 };
+
+export const defaultSsoSessionPolicy: SsoSessionPolicy = {
+  maxAgeMinutes: 480,
+  idleMinutes: 60,
+};
+
+export const ssoSessionPolicyLimits: Record<keyof SsoSessionPolicy, [number, number]> = {
+  maxAgeMinutes: [5, 43200],
+  idleMinutes: [1, 43200],
+};
+
+function integerSetting(key: string, value: unknown, [min, max]: [number, number]): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw invalidInput(key, `must be an integer from ${min} to ${max}`);
+  return value;
+}
 
 const passwordPolicyLimits: Record<keyof PasswordPolicy, [number, number]> = {
   minLength: [8, 128],
@@ -166,12 +181,25 @@ export class Policies {
         after.notContainUsername = value;
         continue;
       }
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < limits[0] || value > limits[1]) {
-        throw invalidInput(key, `must be an integer from ${limits[0]} to ${limits[1]}`);
-      }
-      after[key] = value;
+      after[key] = integerSetting(key, value, limits);
     }
     await this.#set(ctx, 'password', before, after);
+    return after;
+  }
+
+  ssoSessionPolicy(orgId: string): Promise<SsoSessionPolicy> {
+    return this.#get(orgId, 'sso_session', defaultSsoSessionPolicy);
+  }
+
+  async setSsoSessionPolicy(ctx: ActionContext, patch: Partial<SsoSessionPolicy>): Promise<SsoSessionPolicy> {
+    const before = await this.ssoSessionPolicy(ctx.orgId);
+    const after = { ...before };
+    for (const [key, value] of Object.entries(patch) as [keyof SsoSessionPolicy, unknown][]) {
+      const limits = ssoSessionPolicyLimits[key];
+      if (!limits) throw invalidInput(key, 'unknown SSO session policy setting');
+      after[key] = integerSetting(key, value, limits);
+    }
+    await this.#set(ctx, 'sso_session', before, after);
     return after;
   }
 

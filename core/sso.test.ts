@@ -81,6 +81,9 @@ for (const backend of backends) {
       t.equal(await dir.sso.store.find('Grant', 'g2'), undefined, 'the grant itself goes');
       t.equal(await dir.sso.store.find('RefreshToken', 'rt2'), undefined);
       t.equal(await dir.sso.store.destroyByAccount('u3'), 1);
+      for (const [model, id] of [['Session', 's4'], ['CairnSession', 'c4'], ['CairnSession', 'keep4']]) await dir.sso.store.upsert(model!, id!, {}, 60, 'u4');
+      t.equal(await dir.sso.store.destroyByAccount('u4', [{ model: 'CairnSession', id: 'keep4' }]), 2, 'all but the spared row');
+      t.ok(await dir.sso.store.find('CairnSession', 'keep4'));
       await dir.sso.store.upsert('Interaction', 'i5', { uid: 'uid5' }, -1);
       t.ok((await dir.sso.store.purgeExpired()) >= 1);
       t.equal((await dir.store('sso_store').where('expires_at', '<', Date.now())).length, 0);

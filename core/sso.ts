@@ -421,9 +421,13 @@ export class SsoStore {
     await read(() => this.#d.db('sso_store').where({ grant_id: grantId }).orWhere((q) => q.where({ model: 'Grant', id: grantId })).delete());
   }
 
-  /** Everything a user holds: sessions, grants, codes, tokens, Cairn portal sessions. */
-  async destroyByAccount(accountId: string): Promise<number> {
-    return read(() => this.#d.db('sso_store').where({ account_id: accountId }).delete());
+  /** Everything a user holds: sessions, grants, codes, tokens, Cairn portal sessions (but `except`). */
+  async destroyByAccount(accountId: string, except: ReadonlyArray<{ model: string; id: string }> = []): Promise<number> {
+    return read(() => {
+      const q = this.#d.db('sso_store').where({ account_id: accountId });
+      for (const e of except) q.whereNot((w) => w.where({ model: e.model, id: e.id }));
+      return q.delete();
+    });
   }
 
   /** Expired rows, in bounded batches. */

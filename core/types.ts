@@ -104,6 +104,14 @@ export interface MfaPolicy {
   required: Record<Protocol, boolean>;
 }
 
+/** How long a browser stays signed in to SSO (login pages, portal, OIDC and SAML). */
+export interface SsoSessionPolicy {
+  /** Longest a session lives before the password is asked again. */
+  maxAgeMinutes: number;
+  /** A session unused this long ends. */
+  idleMinutes: number;
+}
+
 export type AccessAction = 'allow' | 'require_mfa' | 'deny';
 export interface IpList {
   id: string;

@@ -465,6 +465,19 @@ export const routes: RouteDef[] = [
       return withEtag(reply, await c.dir.policies.setMfaRequired(c.actx, req.body.required));
     },
   },
+  {
+    method: 'GET', url: '/policies/sso-session', permission: 'policies.read', tag: 'policies', summary: 'How long an SSO browser session lives, and its idle timeout.',
+    schema: { response: R(200, S.SsoSessionPolicySchema) },
+    handler: async (_req, reply, c) => withEtag(reply, await c.dir.policies.ssoSessionPolicy(c.orgId)),
+  },
+  {
+    method: 'PATCH', url: '/policies/sso-session', permission: 'policies.write', tag: 'policies', summary: 'Change the SSO session lifetime and idle timeout (applies to live sessions at their next use; If-Match honoured).',
+    schema: { body: S.SsoSessionPolicyPatch, response: R(200, S.SsoSessionPolicySchema) },
+    handler: async (req, reply, c) => {
+      checkIfMatch(req, await c.dir.policies.ssoSessionPolicy(c.orgId));
+      return withEtag(reply, await c.dir.policies.setSsoSessionPolicy(c.actx, req.body));
+    },
+  },
 
   // admins
   {

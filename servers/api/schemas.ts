@@ -4,7 +4,7 @@
 // problem names the field). Response schemas decide what is serialised: nothing unlisted leaves.
 import { Type, type TSchema } from '@sinclair/typebox';
 import {
-  adminRoles, eapMethods, oidcScopes, permissions, protocols,
+  adminRoles, eapMethods, oidcScopes, permissions, protocols, ssoSessionPolicyLimits,
   type Admin, type ApiKey, type AccessRule, type Group, type IpList, type RadiusClient, type RadiusNetwork, type ServiceAccount, type SsoApp, type System, type User,
 } from '../../core/index.js';
 
@@ -259,6 +259,12 @@ const MfaRequired = Type.Object(Object.fromEntries(protocols.map((p) => [p, Type
 const MfaRequiredPatch = Type.Object(Object.fromEntries(protocols.map((p) => [p, Type.Optional(Type.Boolean())])), { ...strict, minProperties: 1 });
 export const MfaPolicySchema = Type.Object({ required: MfaRequired }, strict);
 export const MfaPolicyPatch = Type.Object({ required: MfaRequiredPatch }, strict);
+
+export const SsoSessionPolicySchema = Type.Object({ maxAgeMinutes: Type.Integer(), idleMinutes: Type.Integer() }, strict);
+export const SsoSessionPolicyPatch = Type.Object({
+  maxAgeMinutes: Type.Optional(Type.Integer({ minimum: ssoSessionPolicyLimits.maxAgeMinutes[0], maximum: ssoSessionPolicyLimits.maxAgeMinutes[1] })),
+  idleMinutes: Type.Optional(Type.Integer({ minimum: ssoSessionPolicyLimits.idleMinutes[0], maximum: ssoSessionPolicyLimits.idleMinutes[1] })),
+}, { ...strict, minProperties: 1 });
 
 // --- admins --------------------------------------------------------------------------------
 const Role = Type.Union(adminRoles.map((r) => Type.Literal(r)));

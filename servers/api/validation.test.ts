@@ -42,6 +42,7 @@ const validBodies: Record<string, Record<string, unknown>> = {
   'POST /access-rules': { name: 'r', priority: 1, protocol: '*', action: 'deny' },
   'PATCH /policies/password': { minLength: 12 },
   'PATCH /policies/mfa': { required: { radius: true } },
+  'PATCH /policies/sso-session': { idleMinutes: 30 },
   'POST /admins': { username: 'a', role: 'read_only', password: 'Long-enough-password' },
   'PATCH /admins/:id': { email: null },
   'POST /api-keys': { name: 'k', role: 'read_only' },

@@ -1,7 +1,8 @@
 // SSO key material, generated on first start and kept sealed with the master key:
 // - OIDC signing keys (RS256 JWKs): the newest signs; retired keys stay published in the JWKS
 //   until every ID token / JWT they signed has expired, then they are dropped.
-// - SAML IdP signing key + self-signed certificate (RSA-SHA256).
+// - SAML IdP signing key + self-signed certificate (RSA-SHA256); a rotated-in successor is
+//   published in the metadata beside the current one before it starts signing.
 // - cookie keys for oidc-provider's signed cookies.
 import 'reflect-metadata'; // @peculiar/x509 (via tsyringe) needs it loaded first
 import { createHash, generateKeyPairSync, randomBytes, webcrypto, type JsonWebKey } from 'node:crypto';
@@ -22,9 +23,16 @@ export interface StoredJwk extends JsonWebKey {
   dropAfter?: number;
 }
 
+export interface SamlSigning {
+  key: string;
+  cert: string;
+  /** The successor (rotateSamlKey): in the metadata now, signing from activateAt (ms). */
+  next?: { key: string; cert: string; activateAt: number };
+}
+
 export interface SsoKeys {
   jwks: { keys: StoredJwk[] };
-  saml: { key: string; cert: string };
+  saml: SamlSigning;
   cookieKeys: string[];
 }
 
@@ -70,12 +78,17 @@ export async function loadKeys(dir: Directory, ctx: ActionContext, entity: strin
   }
   jwksRaw = null;
   let samlRaw = await dir.getSealedSetting(orgId, SAML_KEY);
-  let saml: { key: string; cert: string };
+  let saml: SamlSigning;
   if (!samlRaw) {
     saml = await newSamlKeyPair(entity);
     await dir.putSealedSetting(ctx, SAML_KEY, JSON.stringify(saml));
   } else {
-    saml = JSON.parse(samlRaw.toString());
+    saml = JSON.parse(samlRaw.toString()) as SamlSigning;
+    if (saml.next && saml.next.activateAt <= Date.now()) {
+      // The overlap is over: the successor signs (the servers' key poll gets here within a minute).
+      saml = { key: saml.next.key, cert: saml.next.cert };
+      await dir.putSealedSetting(ctx, SAML_KEY, JSON.stringify(saml));
+    }
   }
   samlRaw = null;
   const cookieRaw = await dir.getSealedSetting(orgId, COOKIE_KEYS);
@@ -105,10 +118,20 @@ export async function rotateOidcKeys(dir: Directory, ctx: ActionContext, keepSec
   return { kid: fresh.kid, retired: old.map((k) => k.kid) };
 }
 
-/** New SAML signing key and certificate. SPs must be given the new IdP metadata. */
-export async function rotateSamlKey(dir: Directory, ctx: ActionContext, entity: string): Promise<{ cert: string }> {
-  const saml = await newSamlKeyPair(entity);
-  await dir.putSealedSetting(ctx, SAML_KEY, JSON.stringify(saml));
+/**
+ * `cairn sso rotate-saml-key`: a new SAML signing key and certificate. For `overlapSeconds`
+ * (default a week) the IdP metadata publishes both certificates while the current key still
+ * signs, so SPs can take the new metadata before the switch; then the new key signs and the old
+ * certificate leaves the metadata. 0 switches at once (a compromised key). Rotating again
+ * during an overlap replaces the pending successor.
+ */
+export async function rotateSamlKey(dir: Directory, ctx: ActionContext, entity: string, overlapSeconds = 7 * 86_400): Promise<{ cert: string; activateAt: number }> {
+  const raw = await dir.getSealedSetting(ctx.orgId, SAML_KEY);
+  const current = raw ? (JSON.parse(raw.toString()) as SamlSigning) : null;
+  const fresh = await newSamlKeyPair(entity);
+  const activateAt = Date.now() + overlapSeconds * 1000;
+  const value: SamlSigning = current && overlapSeconds > 0 ? { key: current.key, cert: current.cert, next: { ...fresh, activateAt } } : fresh;
+  await dir.putSealedSetting(ctx, SAML_KEY, JSON.stringify(value));
   dir.feed.publish({ kind: 'resource', action: 'updated', orgId: ctx.orgId, id: 'sso-keys' });
-  return { cert: saml.cert };
+  return { cert: fresh.cert, activateAt: value.next ? activateAt : Date.now() };
 }

@@ -29,7 +29,7 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
   const sys = systemContext(org.id, 'sso');
   const entity = `Cairn ${org.name}`;
   let keys: SsoKeys = await loadKeys(dir, sys, entity);
-  const state = new BrowserState(dir, { sessionMaxAgeMinutes: cfg.sessionMaxAgeMinutes, sessionIdleMinutes: cfg.sessionIdleMinutes });
+  const state = new BrowserState(dir, org.id);
 
   // The issuer needs the bound port when sso.issuer is empty (port 0 in tests): everything
   // that depends on it is built on the first request, after listen().
@@ -46,7 +46,6 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
       dir, org, issuer: `${getBase()}/oidc`, keys,
       accessTokenTtl: cfg.accessTokenTtlSeconds,
       refreshTokenTtl: cfg.refreshTokenTtlDays * 86400,
-      sessionTtl: cfg.sessionMaxAgeMinutes * 60,
       cairnSessionUser: async (cookie) => (await state.sessionFromCookies(cookie))?.userId ?? null,
     });
     p.on('server_error', (_ctx: unknown, err: unknown) => log.error({ err: scrubError(err) }, 'oidc server error'));
@@ -66,22 +65,23 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
 
   // Immediate termination: a suspended, locked or deleted user loses every SSO session, grant
   // and token at once (findAccount also re-checks state on every use, for other instances).
+  // So does a user whose password or second factor changed, except in the browser session the
+  // user made the change from (read now: the feed is published inside that change).
   const unsubscribe = dir.feed.subscribe((c: Change) => {
     if (c.orgId !== org.id) return;
-    if (c.kind === 'user' && (c.action === 'state' || c.action === 'deleted')) {
+    if (c.kind === 'user' && (c.action === 'state' || c.action === 'deleted' || c.action === 'credentials')) {
+      const spared = c.action === 'credentials' ? state.sparedBy(c.id) : [];
       void (async () => {
-        const user = c.action === 'deleted' ? null : await dir.users.get(org.id, c.id).catch(() => null);
-        if (!user || user.state !== 'active') {
-          const n = await dir.sso.store.destroyByAccount(c.id);
-          log.info({ userId: c.id, removed: n }, 'sso sessions and tokens revoked');
-        }
+        if (c.action === 'state' && (await dir.users.get(org.id, c.id).catch(() => null))?.state === 'active') return;
+        const n = await dir.sso.store.destroyByAccount(c.id, spared);
+        log.info({ userId: c.id, removed: n, reason: c.action }, 'sso sessions and tokens revoked');
       })().catch((err) => log.error({ err: scrubError(err) }, 'sso revocation failed'));
     }
     // 'sso-keys' from this process; the sealed settings' own ids when followed from the audit trail.
     if (c.kind === 'resource' && (c.id === 'sso-keys' || c.id === 'sso.oidc.jwks' || c.id === 'sso.saml.signing')) void reloadKeys();
   });
   // Keys rotated here arrive by the feed; rotated by the CLI or another instance, by this poll.
-  const fingerprint = (k: SsoKeys) => `${k.jwks.keys.map((x) => x.kid).join(',')}|${k.saml.cert.length}:${k.saml.cert.slice(-80)}`;
+  const fingerprint = (k: SsoKeys) => `${k.jwks.keys.map((x) => x.kid).join(',')}|${[k.saml.cert, k.saml.next?.cert ?? ''].map((c) => `${c.length}:${c.slice(-80)}`).join('|')}`;
   async function reloadKeys(): Promise<void> {
     try {
       const k = await loadKeys(dir, sys, entity);
@@ -162,7 +162,8 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
     registerWeb(scope, {
       dir, org, log, state,
       provider: getProvider,
-      samlLaunch: async (req, reply, target, user, mfa, authTime) => getIdp().launch(req, reply, target, user, mfa, authTime),
+      samlLaunch: async (req, reply, target, user, session) => getIdp().launch(req, reply, target, user, session),
+      samlLogout: (reply, participants) => getIdp().logoutParticipants(reply, participants),
     });
     registerSamlRoutes(scope, getIdp);
   });

@@ -5,6 +5,7 @@ import t from 'tap';
 import * as client from 'openid-client';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { totpCode } from '../../core/index.js';
+import { backends, createPgDatabase } from '../../test/helpers/directory.js';
 import { caFetch, launchBrowser, startCairn, type Cairn } from './testkit.js';
 
 // The relying party's callback: a real loopback HTTP server that records what arrives.
@@ -45,11 +46,12 @@ if (app.type !== 'oidc' || !clientSecret) throw new Error('setup');
 const clientId = app.settings.clientId;
 const fetchCa = caFetch(cairn.ca);
 
-async function discover(): Promise<client.Configuration> {
-  const config = await client.discovery(new URL(`${cairn.base}/oidc`), clientId, clientSecret, client.ClientSecretBasic(clientSecret), {
-    [client.customFetch]: fetchCa as never,
+async function discover(at: Cairn = cairn, id = clientId, secret = clientSecret!): Promise<client.Configuration> {
+  const f = caFetch(at.ca);
+  const config = await client.discovery(new URL(`${at.base}/oidc`), id, secret, client.ClientSecretBasic(secret), {
+    [client.customFetch]: f as never,
   } as client.DiscoveryRequestOptions);
-  config[client.customFetch] = fetchCa as never;
+  config[client.customFetch] = f as never;
   return config;
 }
 let config = await discover();
@@ -87,7 +89,7 @@ async function browserLogin(url: string, username: string, password: string, otp
   }
 }
 
-async function authUrl(extra: Record<string, string> = {}, omit: string[] = []) {
+async function authUrl(extra: Record<string, string> = {}, omit: string[] = [], rpConfig = config) {
   const verifier = client.randomPKCECodeVerifier();
   const params: Record<string, string> = {
     redirect_uri: REDIRECT, scope: 'openid profile email groups offline_access', prompt: 'consent',
@@ -95,7 +97,7 @@ async function authUrl(extra: Record<string, string> = {}, omit: string[] = []) 
     state: client.randomState(), nonce: client.randomNonce(), ...extra,
   };
   for (const k of omit) delete params[k];
-  return { url: client.buildAuthorizationUrl(config, params).href, verifier, state: params.state!, nonce: params.nonce! };
+  return { url: client.buildAuthorizationUrl(rpConfig, params).href, verifier, state: params.state!, nonce: params.nonce! };
 }
 
 let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
@@ -303,6 +305,45 @@ t.test('a restart between login and refresh keeps the tokens; suspension kills t
   const left = await cairn.dir.store('sso_store').where({ account_id: alice.id }).count({ n: '*' });
   t.equal(Number((left[0] as { n: number }).n), 0, 'no session, grant or token of the user is left');
 });
+
+// The main flow once more on PostgreSQL (CI sets CAIRN_TEST_PG_URL): browser sign-in, tokens,
+// userinfo, refresh across a restart, suspension.
+for (const backend of backends.filter((b) => b === 'pg')) {
+  t.test(`main flow on ${backend}: code + PKCE, userinfo, refresh after a restart, suspension`, async (t) => {
+    const db = await createPgDatabase();
+    const first = await startCairn({ databaseUrl: db.url });
+    let pg = first;
+    t.teardown(async () => {
+      await pg.stop();
+      await db.drop();
+    });
+    const group = await pg.dir.groups.create(pg.ctx, { name: 'staff' });
+    const user = await pg.dir.users.create(pg.ctx, { username: 'alice', email: 'alice@example.com', password: ALICE_PW });
+    await pg.dir.groups.addMember(pg.ctx, group.id, user.id);
+    const { app: pgApp, clientSecret: pgSecret } = await pg.dir.sso.apps.create(pg.ctx, {
+      type: 'oidc', name: 'wiki', groupIds: [group.id], settings: { clientType: 'confidential', redirectUris: [REDIRECT] },
+    });
+    if (pgApp.type !== 'oidc' || !pgSecret) throw new Error('setup');
+    let rpConfig = await discover(pg, pgApp.settings.clientId, pgSecret);
+    const a = await authUrl({}, [], rpConfig);
+    const r = await browserLogin(a.url, 'alice', ALICE_PW);
+    t.ok(r.callback, `redirected back to the RP (${r.status})`);
+    const tk = await client.authorizationCodeGrant(rpConfig, new URL(r.callback!), { pkceCodeVerifier: a.verifier, expectedState: a.state, expectedNonce: a.nonce });
+    t.equal(tk.claims()?.sub, user.id);
+    t.equal((await client.fetchUserInfo(rpConfig, tk.access_token, user.id)).preferred_username, 'alice');
+
+    await pg.stop();
+    pg = await startCairn({ dataDir: first.dataDir, port: Number(new URL(first.base).port), databaseUrl: db.url });
+    rpConfig = await discover(pg, pgApp.settings.clientId, pgSecret);
+    const refreshed = await client.refreshTokenGrant(rpConfig, tk.refresh_token!);
+    t.ok(refreshed.access_token, 'refresh works after a restart');
+    t.equal((await client.tokenIntrospection(rpConfig, refreshed.access_token)).active, true);
+
+    await pg.dir.users.setState(pg.ctx, user.id, 'suspended');
+    t.equal((await client.tokenIntrospection(rpConfig, refreshed.access_token)).active, false, 'suspended: inactive at once');
+    await t.rejects(client.refreshTokenGrant(rpConfig, refreshed.refresh_token!), { code: 'OAUTH_RESPONSE_BODY_ERROR', error: 'invalid_grant' }, 'suspended: refresh fails');
+  });
+}
 
 t.test('no password, client secret or token in any log line', async (t) => {
   const { logLines } = await import('../../test/helpers/directory.js');

@@ -143,7 +143,7 @@ t.test('an idle session ends', async (t) => {
   await page.fill('#otp', recovery[1]!);
   await submit();
   t.match(await page.content(), /Hello, Carol/);
-  // Pretend the last use was two hours ago (sso.sessionIdleMinutes defaults to 60).
+  // Pretend the last use was two hours ago (the SSO session policy's idle timeout defaults to 60 minutes).
   const rows = await dir.store('sso_store').where({ model: 'CairnSession', account_id: carol.id });
   for (const r of rows as Array<{ id: string; payload: string }>) {
     const p = JSON.parse(r.payload);

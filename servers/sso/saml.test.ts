@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import t from 'tap';
 import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
+import { rotateSamlKey } from './keys.js';
 import { caFetch, launchBrowser, startCairn } from './testkit.js';
 
 const PW = 'Wonder-canary-pw-77';
@@ -20,8 +21,23 @@ const spCert = readFileSync(join(work, 'sp.crt'), 'utf8');
 // The SP's ACS: a loopback HTTP server recording each posted SAMLResponse.
 const posts: Array<Record<string, string>> = [];
 const sloHits: string[] = [];
+// A second SP's single logout endpoint: node-saml verifies the IdP's LogoutRequest and answers
+// with its signed LogoutResponse (set up below, once Cairn's certificate is known).
+const helpdeskLogouts: Array<{ nameID?: string; sessionIndex?: string; error?: string }> = [];
+let helpdeskLogout: (query: Record<string, string>, raw: string) => Promise<string>;
 const sp = createServer((req, res) => {
   if (req.method === 'GET' && req.url?.startsWith('/slo')) sloHits.push(req.url);
+  if (req.method === 'GET' && req.url?.startsWith('/helpdesk/slo?')) {
+    const raw = req.url.split('?')[1]!;
+    helpdeskLogout(Object.fromEntries(new URLSearchParams(raw)), raw).then(
+      (to) => res.writeHead(302, { location: to }).end(),
+      (err: Error) => {
+        helpdeskLogouts.push({ error: err.message });
+        res.writeHead(400).end('refused');
+      },
+    );
+    return;
+  }
   let body = '';
   req.on('data', (c) => (body += c));
   req.on('end', () => {
@@ -54,13 +70,30 @@ const idpCert = /<(?:ds:)?X509Certificate>([^<]+)</.exec(metadata)![1]!.replace(
 const idpCertPem = `-----BEGIN CERTIFICATE-----\n${idpCert.replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
 writeFileSync(join(work, 'idp.crt'), idpCertPem);
 
-const spFor = (binding: 'HTTP-Redirect' | 'HTTP-POST', inResponseTo = ValidateInResponseTo.always) => new SAML({
-  callbackUrl: ACS, entryPoint: `${cairn.base}/saml/sso`, issuer: SP_ENTITY, audience: SP_ENTITY, idpCert: idpCertPem,
+const spFor = (binding: 'HTTP-Redirect' | 'HTTP-POST', inResponseTo = ValidateInResponseTo.always, trusted = idpCertPem) => new SAML({
+  callbackUrl: ACS, entryPoint: `${cairn.base}/saml/sso`, issuer: SP_ENTITY, audience: SP_ENTITY, idpCert: trusted,
   privateKey: spKey, signatureAlgorithm: 'sha256', wantAssertionsSigned: true, wantAuthnResponseSigned: true,
   identifierFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', validateInResponseTo: inResponseTo,
   authnRequestBinding: binding, disableRequestedAuthnContext: true, acceptedClockSkewMs: 2000,
   logoutUrl: `${cairn.base}/saml/slo`, logoutCallbackUrl: `${SP}/slo`,
 });
+
+const HELPDESK = `${SP}/helpdesk`;
+await dir.sso.apps.create(cairn.ctx, {
+  type: 'saml', name: 'helpdesk', displayName: 'Helpdesk', groupIds: [staff.id],
+  settings: { entityId: `${HELPDESK}/metadata`, acsUrls: [`${HELPDESK}/acs`], sloUrl: `${HELPDESK}/slo`, certificate: spCert, nameIdFormat: 'persistent' },
+});
+const helpdeskSp = new SAML({
+  callbackUrl: `${HELPDESK}/acs`, entryPoint: `${cairn.base}/saml/sso`, issuer: `${HELPDESK}/metadata`, audience: `${HELPDESK}/metadata`, idpCert: idpCertPem,
+  privateKey: spKey, signatureAlgorithm: 'sha256', wantAssertionsSigned: true, wantAuthnResponseSigned: true, validateInResponseTo: ValidateInResponseTo.never,
+  identifierFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', logoutUrl: `${cairn.base}/saml/slo`, logoutCallbackUrl: `${HELPDESK}/slo`,
+});
+helpdeskLogout = async (query, raw) => {
+  const { profile } = await helpdeskSp.validateRedirectAsync(query, raw);
+  if (!profile) throw new Error('not a LogoutRequest');
+  helpdeskLogouts.push({ nameID: profile.nameID, sessionIndex: profile.sessionIndex });
+  return helpdeskSp.getLogoutResponseUrlAsync(profile, query.RelayState ?? '', {}, true);
+};
 
 const browser = await launchBrowser();
 t.teardown(() => browser.close());
@@ -253,14 +286,19 @@ t.test('registration from SP metadata', async (t) => {
   t.throws(() => samlSettingsFromMetadata('<!DOCTYPE x><x/>'));
 });
 
-t.test('SP-initiated single logout (HTTP-Redirect, signed both ways)', async (t) => {
+t.test('SP-initiated single logout (HTTP-Redirect, signed both ways), told to the session\'s other SP first', async (t) => {
   await dir.sso.apps.update(cairn.ctx, app.id, { settings: { sloUrl: `${SP}/slo` } });
   const page = await browser.newPage();
   await page.goto(`${cairn.base}/sso/`);
   t.match(await page.content(), /Hello/, 'signed in before');
+  const before = posts.length;
+  await page.click('text=Helpdesk');
+  const helpdeskLogin = await helpdeskSp.validatePostResponseAsync({ SAMLResponse: (await waitPost(before + 1))!.SAMLResponse! });
+  t.equal(helpdeskLogin.profile?.nameID, alice.id, 'signed in to the helpdesk too (persistent NameID)');
   const url = await redirectSp.getLogoutUrlAsync({ issuer: cairn.base, nameID: 'alice@example.com', nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', sessionIndex: '_s1' } as never, 'bye', {});
   await page.goto(url);
-  t.equal(sloHits.length, 1, 'the browser came back to the SP with a LogoutResponse');
+  t.same(helpdeskLogouts, [{ nameID: alice.id, sessionIndex: helpdeskLogin.profile?.sessionIndex }], 'the helpdesk got a LogoutRequest node-saml verified, for its NameID and SessionIndex');
+  t.equal(sloHits.length, 1, 'then the browser came back to the first SP with a LogoutResponse');
   const query = sloHits[0]!.split('?')[1]!;
   const parsed = Object.fromEntries(new URLSearchParams(query));
   t.ok(parsed.Signature, 'the LogoutResponse is signed');
@@ -269,7 +307,69 @@ t.test('SP-initiated single logout (HTTP-Redirect, signed both ways)', async (t)
   await page.goto(`${cairn.base}/sso/`);
   t.ok(await page.locator('#username').count(), 'the Cairn session is gone');
   t.equal((await fetchCa(url)).status, 400, 'the same LogoutRequest twice is refused');
+  t.equal((await fetchCa(`${cairn.base}/saml/slo?SAMLResponse=x&RelayState=_${'0'.repeat(40)}`)).status, 400, 'a LogoutResponse outside a logout in progress is refused');
   await page.close();
+});
+
+t.test('signing out of the portal tells the SPs of the session (IdP-initiated single logout)', async (t) => {
+  const page = await browser.newPage();
+  t.teardown(() => page.close());
+  await page.goto(`${cairn.base}/sso/`);
+  await page.fill('#username', 'alice');
+  await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+  await page.fill('#password', PW);
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  const before = posts.length;
+  await page.click('text=Helpdesk');
+  const login = await helpdeskSp.validatePostResponseAsync({ SAMLResponse: (await waitPost(before + 1))!.SAMLResponse! });
+  await page.goto(`${cairn.base}/sso/`);
+  const told = helpdeskLogouts.length;
+  await Promise.all([page.waitForURL(/\/saml\/slo\?SAMLResponse=/), page.click('form[action="/sso/logout"] button')]);
+  await page.waitForLoadState();
+  t.same(helpdeskLogouts.slice(told), [{ nameID: alice.id, sessionIndex: login.profile?.sessionIndex }], 'the helpdesk got a LogoutRequest it verified');
+  t.match(await page.content(), /You are signed out of Cairn/, 'back at Cairn once it answered');
+  await page.goto(`${cairn.base}/sso/`);
+  t.ok(await page.locator('#username').count(), 'the Cairn session is gone');
+});
+
+t.test('signing certificate rotation: both certificates in the metadata during the overlap, then the new one signs', async (t) => {
+  const certs = async () => [...(await (await fetchCa(`${cairn.base}/saml/metadata`)).text()).matchAll(/<(?:ds:)?X509Certificate>([^<]+)</g)].map((m) => m[1]!.replace(/\s+/g, ''));
+  /** Servers reload keys from the change feed: wait until the metadata shows `n` certificates. */
+  const published = async (n: number) => {
+    for (let i = 0; i < 100 && (await certs()).length !== n; i++) await new Promise((r) => setTimeout(r, 100));
+    return certs();
+  };
+  const page = await browser.newPage();
+  t.teardown(() => page.close());
+  const launch = async () => {
+    await page.goto(`${cairn.base}/sso/`);
+    if (await page.locator('#username').count()) {
+      await page.fill('#username', 'alice');
+      await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+      await page.fill('#password', PW);
+      await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    }
+    const before = posts.length;
+    await page.click('text=CRM');
+    return { SAMLResponse: (await waitPost(before + 1))!.SAMLResponse! };
+  };
+
+  const { cert } = await rotateSamlKey(dir, cairn.ctx, 'Cairn test', 3600);
+  const next = cert.replace(/-----[^-]+-----|\s+/g, '');
+  const nextPem = `-----BEGIN CERTIFICATE-----\n${next.replace(/(.{64})/g, '$1\n')}\n-----END CERTIFICATE-----\n`;
+  t.same(await published(2), [idpCert, next], 'during the overlap: the current and the next certificate');
+  const during = await launch();
+  t.equal((await spFor('HTTP-Redirect', ValidateInResponseTo.never).validatePostResponseAsync(during)).profile?.nameID, 'alice@example.com', 'the current key still signs');
+
+  // The overlap ends (as if its hour had passed).
+  const stored = JSON.parse((await dir.getSealedSetting(cairn.org.id, 'sso.saml.signing'))!.toString());
+  stored.next.activateAt = Date.now() - 1;
+  await dir.putSealedSetting(cairn.ctx, 'sso.saml.signing', JSON.stringify(stored));
+  dir.feed.publish({ kind: 'resource', action: 'updated', orgId: cairn.org.id, id: 'sso-keys' });
+  t.same(await published(1), [next], 'after it: only the new certificate');
+  const after = await launch();
+  t.equal((await spFor('HTTP-Redirect', ValidateInResponseTo.never, nextPem).validatePostResponseAsync(after)).profile?.nameID, 'alice@example.com', 'the new key signs');
+  await t.rejects(spFor('HTTP-Redirect', ValidateInResponseTo.never).validatePostResponseAsync(after), 'an SP that kept only the old certificate refuses it');
 });
 
 t.test('no password or key in any log line', async (t) => {

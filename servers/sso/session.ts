@@ -1,7 +1,8 @@
 // Cairn's own browser state, kept in the SSO store (so it survives restarts and is shared by
 // instances) under the SHA-256 of the cookie value (a database reader cannot replay cookies):
 // - a login flow: username → password → TOTP / enrolment / password change, then `next`;
-// - an SSO session: who signed in, when, with which factor; max lifetime + idle timeout.
+// - an SSO session: who signed in, when, with which factor; max lifetime + idle timeout from the
+//   org's SSO session policy (core/policies.ts).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { hashToken, randomToken, type Directory, type MfaType } from '../../core/index.js';
 
@@ -36,6 +37,15 @@ export interface SsoSession {
   lastSeen: number;
   mfa: MfaType | null;
   csrf: string;
+  /** SAML SPs this session sent assertions to: single logout tells each of them. */
+  samlParticipants?: SamlParticipant[];
+}
+
+export interface SamlParticipant {
+  appId: string;
+  nameId: string;
+  nameIdFormat: string;
+  sessionIndex: string;
 }
 
 export function parseCookies(header: string | undefined): Record<string, string> {
@@ -65,13 +75,44 @@ export function clearCookie(reply: FastifyReply, name: string): void {
 
 export class BrowserState {
   readonly #dir: Directory;
-  readonly #maxAgeS: number;
-  readonly #idleS: number;
+  readonly #orgId: string;
+  /** User id → the store rows a credential change in progress here must not end (see changingCredentials). */
+  readonly #spared = new Map<string, Array<{ model: string; id: string }>>();
 
-  constructor(dir: Directory, opts: { sessionMaxAgeMinutes: number; sessionIdleMinutes: number }) {
+  constructor(dir: Directory, orgId: string) {
     this.#dir = dir;
-    this.#maxAgeS = opts.sessionMaxAgeMinutes * 60;
-    this.#idleS = opts.sessionIdleMinutes * 60;
+    this.#orgId = orgId;
+  }
+
+  /** Session lifetime and idle timeout, in seconds, from the org's SSO session policy (read on every use). */
+  async #limits(): Promise<{ maxAgeS: number; idleS: number }> {
+    const p = await this.#dir.policies.ssoSessionPolicy(this.#orgId);
+    return { maxAgeS: p.maxAgeMinutes * 60, idleS: p.idleMinutes * 60 };
+  }
+
+  // --- credential changes ----------------------------------------------------------------------
+
+  /**
+   * Run a credential change the user makes from this browser. The change ends the user's other
+   * SSO sessions and tokens (main.ts, on the change feed, which the core publishes before
+   * `change` returns); the session or login flow it is made from carries on.
+   */
+  async changingCredentials<T>(userId: string, from: { session?: { id: string }; flow?: { id: string } }, change: () => Promise<T>): Promise<T> {
+    const spared = [
+      ...(from.session ? [{ model: 'CairnSession', id: hashToken(from.session.id) }] : []),
+      ...(from.flow ? [{ model: 'CairnFlow', id: hashToken(from.flow.id) }] : []),
+    ];
+    this.#spared.set(userId, spared);
+    try {
+      return await change();
+    } finally {
+      this.#spared.delete(userId);
+    }
+  }
+
+  /** What a credential change of this user, made here and now, leaves alive. */
+  sparedBy(userId: string): Array<{ model: string; id: string }> {
+    return this.#spared.get(userId) ?? [];
   }
 
   // --- flows ---------------------------------------------------------------------------------
@@ -106,8 +147,9 @@ export class BrowserState {
   async startSession(reply: FastifyReply, userId: string, mfa: MfaType | null, authTime = Date.now()): Promise<SsoSession> {
     const id = randomToken(32);
     const s: SsoSession = { userId, authTime, lastSeen: Date.now(), mfa, csrf: randomToken(24) };
-    await this.#dir.sso.store.upsert('CairnSession', hashToken(id), s as unknown as Record<string, unknown>, this.#maxAgeS, userId);
-    setCookie(reply, SESSION_COOKIE, id, this.#maxAgeS);
+    const { maxAgeS } = await this.#limits();
+    await this.#dir.sso.store.upsert('CairnSession', hashToken(id), s as unknown as Record<string, unknown>, maxAgeS, userId);
+    setCookie(reply, SESSION_COOKIE, id, maxAgeS);
     return s;
   }
 
@@ -124,15 +166,28 @@ export class BrowserState {
     if (!e) return null;
     const s = e.payload as unknown as SsoSession;
     const t = Date.now();
-    if (t - s.lastSeen > this.#idleS * 1000 || t - s.authTime > this.#maxAgeS * 1000) {
+    // The policy as it is now: shortening it ends longer sessions at their next use.
+    const { maxAgeS, idleS } = await this.#limits();
+    if (t - s.lastSeen > idleS * 1000 || t - s.authTime > maxAgeS * 1000) {
       await this.#dir.sso.store.destroy('CairnSession', key);
       return null;
     }
-    if (t - s.lastSeen > 60_000) {
+    // lastSeen is written at most once a minute (or sooner under a shorter idle timeout).
+    if (t - s.lastSeen > Math.min(60, idleS / 2) * 1000) {
       s.lastSeen = t;
-      await this.#dir.sso.store.upsert('CairnSession', key, s as unknown as Record<string, unknown>, Math.ceil((s.authTime + this.#maxAgeS * 1000 - t) / 1000), s.userId);
+      await this.#dir.sso.store.upsert('CairnSession', key, s as unknown as Record<string, unknown>, Math.ceil((s.authTime + maxAgeS * 1000 - t) / 1000), s.userId);
     }
     return { ...s, id };
+  }
+
+  /** Remember an SP the session signed in to (the latest assertion per SP). */
+  async addSamlParticipant(sess: { id: string }, p: SamlParticipant): Promise<void> {
+    const key = hashToken(sess.id);
+    const e = await this.#dir.sso.store.find('CairnSession', key);
+    if (!e || e.expiresAt === null) return;
+    const s = e.payload as unknown as SsoSession;
+    s.samlParticipants = [...(s.samlParticipants ?? []).filter((x) => x.appId !== p.appId), p];
+    await this.#dir.sso.store.upsert('CairnSession', key, s as unknown as Record<string, unknown>, Math.max(1, Math.ceil((e.expiresAt - Date.now()) / 1000)), s.userId);
   }
 
   async endSession(req: FastifyRequest, reply: FastifyReply): Promise<void> {

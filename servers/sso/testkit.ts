@@ -30,7 +30,8 @@ export interface Cairn extends Running {
   dataDir: string;
 }
 
-export async function startCairn(opts: { dataDir?: string; port?: number; overrides?: Record<string, unknown> } = {}): Promise<Cairn> {
+/** `databaseUrl`: PostgreSQL (see createPgDatabase in test/helpers/directory.ts); SQLite in dataDir when empty. */
+export async function startCairn(opts: { dataDir?: string; port?: number; databaseUrl?: string; overrides?: Record<string, unknown> } = {}): Promise<Cairn> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'cairn-sso-'));
   const port = opts.port ?? (await freePort());
   const config = loadConfig({
@@ -38,7 +39,7 @@ export async function startCairn(opts: { dataDir?: string; port?: number; overri
     overrides: {
       dataDir,
       listenHost: '127.0.0.1',
-      database: { url: process.env.CAIRN_SSO_TEST_PG_URL ?? '' },
+      database: { url: opts.databaseUrl ?? '' },
       bootstrap: { adminPassword: 'Bootstrap-admin-pw-1' },
       passwords: { maxConcurrentHashes: 4 },
       tls: { dir: join(dataDir, 'certs') },
@@ -96,6 +97,21 @@ export const chromiumArgs = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync',
 ];
+
+/** One headless Chromium whose contexts are separate browsers (own cookies): `newContext()`. */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs, headless: true });
+  return {
+    close: () => browser.close(),
+    async newContext() {
+      const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+      ctx.setDefaultTimeout(60_000);
+      ctx.setDefaultNavigationTimeout(60_000);
+      return ctx;
+    },
+  };
+}
 
 export async function launchBrowser() {
   const { chromium } = await import('playwright-core');

@@ -9,8 +9,8 @@ import {
 import { authorizeSession } from './access.js';
 import { ssoErrors } from './errors.js';
 import type Provider from 'oidc-provider';
-import { errorBox, esc, field, hidden, messagePage, noticeBox, page } from './pages/render.js';
-import { parseCookies, type BrowserState, type Flow } from './session.js';
+import { errorBox, esc, field, hidden, messagePage, noticeBox, page, signedOutPage } from './pages/render.js';
+import { parseCookies, type BrowserState, type Flow, type SamlParticipant, type SsoSession } from './session.js';
 import type { Logger } from '../../core/index.js';
 
 export interface WebDeps {
@@ -20,7 +20,9 @@ export interface WebDeps {
   state: BrowserState;
   provider: () => Provider;
   /** IdP-initiated SAML from the portal. */
-  samlLaunch: (req: FastifyRequest, reply: FastifyReply, app: SsoApp, user: User, mfa: string | null, authTime: number) => Promise<void>;
+  samlLaunch: (req: FastifyRequest, reply: FastifyReply, app: SsoApp, user: User, session: SsoSession & { id: string }) => Promise<void>;
+  /** Single logout of the SAML SPs a session signed in to, after the session ended. */
+  samlLogout: (reply: FastifyReply, participants: SamlParticipant[]) => Promise<FastifyReply>;
 }
 
 type Body = Record<string, string | undefined>;
@@ -205,7 +207,8 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
           const user = await dir.users.get(org.id, info.userId);
           let codes: string[];
           try {
-            ({ recoveryCodes: codes } = await dir.users.confirmTotp(userCtx(org, user, ip), user.id, String(body.otp ?? '').replace(/\s/g, '').slice(0, 16)));
+            ({ recoveryCodes: codes } = await state.changingCredentials(user.id, { flow }, () =>
+              dir.users.confirmTotp(userCtx(org, user, ip), user.id, String(body.otp ?? '').replace(/\s/g, '').slice(0, 16))));
           } catch (err) {
             if (isCairnError(err) && err.code === 'invalid_input') return renderStep(reply, flow, { error: 'That code does not match. Check the time on your device and scan the new code.' }, 400);
             throw err;
@@ -389,9 +392,10 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
 <section><h2>Your applications</h2>${appList}</section>
 <section><h2>Change password</h2><form method="post" action="/sso/portal/password">${csrf}<input type="text" name="username" value="${esc(user.username)}" autocomplete="username" hidden>
 ${field('current', 'Current password', 'password', { autocomplete: 'current-password' })}${field('newPassword', 'New password', 'password', { autocomplete: 'new-password' })}${field('confirm', 'Repeat the new password', 'password', { autocomplete: 'new-password' })}<button type="submit">Change password</button></form></section>
-<section><h2>Two-step sign-in</h2><p>${user.totpEnrolled ? 'An authenticator app is set up.' : 'No authenticator app is set up.'}</p>
-<form method="post" action="/sso/portal/totp/begin">${csrf}<button type="submit">${user.totpEnrolled ? 'Replace authenticator' : 'Set up an authenticator app'}</button></form>
-${user.totpEnrolled ? `<form method="post" action="/sso/portal/totp/reset">${csrf}<button type="submit" class="link">Remove the authenticator and recovery codes</button></form>` : ''}</section>
+<section><h2>Two-step sign-in</h2>${user.totpEnrolled
+      ? `<p>An authenticator app is set up. To replace or remove it, confirm your password.</p><form method="post" action="/sso/portal/totp/begin">${csrf}${field('totpPassword', 'Current password', 'password', { autocomplete: 'current-password' })}` +
+        '<button type="submit">Replace authenticator</button> <button type="submit" formaction="/sso/portal/totp/reset" class="link">Remove the authenticator and recovery codes</button></form>'
+      : `<p>No authenticator app is set up.</p><form method="post" action="/sso/portal/totp/begin">${csrf}<button type="submit">Set up an authenticator app</button></form>`}</section>
 <section><h2>SSH keys</h2>${keys ? `<table><thead><tr><th>Type</th><th>Fingerprint</th><th>Comment</th><th></th></tr></thead><tbody>${keys}</tbody></table>` : '<p class="muted">No SSH keys.</p>'}
 <form method="post" action="/sso/portal/ssh-keys">${csrf}<label for="publicKey">Add a public key (one line from id_ed25519.pub)</label><textarea id="publicKey" name="publicKey" rows="3" required></textarea><button type="submit">Add key</button></form></section>
 <section><h2>Recent sign-ins</h2>${events.length ? `<table><thead><tr><th>When (UTC)</th><th>What</th><th>From</th><th>Result</th></tr></thead><tbody>${events.map((e) => `<tr><td>${esc(e.timestamp.toISOString().replace('T', ' ').slice(0, 19))}</td><td>${esc(e.eventType)}</td><td>${esc(e.clientIp ?? '')}</td><td>${e.success ? 'ok' : `refused${e.reason ? ` (${esc(e.reason)})` : ''}`}</td></tr>`).join('')}</tbody></table>` : '<p class="muted">None yet.</p>'}</section>
@@ -410,7 +414,7 @@ ${user.totpEnrolled ? `<form method="post" action="/sso/portal/totp/reset">${csr
   });
   app.get('/sso', async (_req, reply) => reply.redirect('/sso/', 301));
 
-  const portalPost = (path: string, handler: (req: FastifyRequest, reply: FastifyReply, user: User, sess: { csrf: string; mfa: MfaType | null; userId: string; authTime: number }) => Promise<FastifyReply>) =>
+  const portalPost = (path: string, handler: (req: FastifyRequest, reply: FastifyReply, user: User, sess: SsoSession & { id: string }) => Promise<FastifyReply>) =>
     app.post(path, async (req, reply) => {
       try {
         const p = await portalUser(req, reply);
@@ -426,19 +430,29 @@ ${user.totpEnrolled ? `<form method="post" action="/sso/portal/totp/reset">${csr
       }
     });
 
+  /**
+   * Step-up before a credential change: the current password, through the one decision
+   * (lockout, audit with the purpose). A challenge answer also proves it (challenges are only
+   * issued after the password); its token is dropped unused.
+   */
+  async function currentPasswordProven(req: FastifyRequest, user: User, password: string | undefined, purpose: string): Promise<boolean> {
+    const r = await dir.authenticate({ orgId: org.id, username: user.username, credential: { kind: 'password', password: password ?? '' }, protocol: 'portal', clientIp: req.ip ?? null, challengeSupported: true, detail: { purpose } });
+    if (r.decision === 'challenge') await dir.auth.consumeChallenge(org.id, r.token);
+    return r.decision !== 'deny';
+  }
+  const WRONG_CURRENT = 'The current password is not correct.';
+
   portalPost('/sso/portal/password', async (req, reply, user, sess) => {
     const b = bodyOf(req);
     if ((b.newPassword ?? '') !== (b.confirm ?? '')) return renderPortal(reply, user, sess, { error: 'The two passwords differ.' }, 400);
-    // The current password, through the one decision. A challenge answer also proves it
-    // (challenges are only issued after the password); its token is dropped unused.
-    const r = await dir.authenticate({ orgId: org.id, username: user.username, credential: { kind: 'password', password: b.current ?? '' }, protocol: 'portal', clientIp: req.ip ?? null, challengeSupported: true, detail: { purpose: 'password_change' } });
-    if (r.decision === 'challenge') await dir.auth.consumeChallenge(org.id, r.token);
-    if (r.decision === 'deny') return renderPortal(reply, user, sess, { error: 'The current password is not correct.' }, 401);
-    await dir.users.setPassword(userCtx(org, user, req.ip ?? null), user.id, b.newPassword ?? '');
+    if (!(await currentPasswordProven(req, user, b.current, 'password_change'))) return renderPortal(reply, user, sess, { error: WRONG_CURRENT }, 401);
+    await state.changingCredentials(user.id, { session: sess }, () => dir.users.setPassword(userCtx(org, user, req.ip ?? null), user.id, b.newPassword ?? ''));
     return renderPortal(reply, await dir.users.get(org.id, user.id), sess, { notice: 'Your password was changed.' });
   });
 
   portalPost('/sso/portal/totp/begin', async (req, reply, user, sess) => {
+    // Replacing a second factor needs the password too: a borrowed session alone must not do it.
+    if (user.totpEnrolled && !(await currentPasswordProven(req, user, bodyOf(req).totpPassword, 'totp_replace'))) return renderPortal(reply, user, sess, { error: WRONG_CURRENT }, 401);
     const { secret, uri } = await dir.users.beginTotp(userCtx(org, user, req.ip ?? null), user.id, 'Cairn');
     const qr = await QRCode.toDataURL(uri, { margin: 1, width: 220 });
     const extra = `<section><h2>Set up your authenticator</h2><p><img src="${esc(qr)}" alt="QR code for your authenticator app" width="220" height="220"></p><p>Key: <code>${esc(secret.replace(/(.{4})/g, '$1 ').trim())}</code></p>` +
@@ -447,13 +461,15 @@ ${user.totpEnrolled ? `<form method="post" action="/sso/portal/totp/reset">${csr
   });
 
   portalPost('/sso/portal/totp/confirm', async (req, reply, user, sess) => {
-    const { recoveryCodes } = await dir.users.confirmTotp(userCtx(org, user, req.ip ?? null), user.id, String(bodyOf(req).otp ?? '').replace(/\s/g, ''));
+    const { recoveryCodes } = await state.changingCredentials(user.id, { session: sess }, () =>
+      dir.users.confirmTotp(userCtx(org, user, req.ip ?? null), user.id, String(bodyOf(req).otp ?? '').replace(/\s/g, '')));
     const extra = `<section><h2>Recovery codes</h2><p>Each works once. They will not be shown again.</p><ul>${recoveryCodes.map((c) => `<li><code>${esc(c)}</code></li>`).join('')}</ul></section>`;
     return renderPortal(reply, await dir.users.get(org.id, user.id), sess, { notice: 'Your authenticator app is set up.', extra });
   });
 
   portalPost('/sso/portal/totp/reset', async (req, reply, user, sess) => {
-    await dir.users.resetTotp(userCtx(org, user, req.ip ?? null), user.id);
+    if (!(await currentPasswordProven(req, user, bodyOf(req).totpPassword, 'totp_remove'))) return renderPortal(reply, user, sess, { error: WRONG_CURRENT }, 401);
+    await state.changingCredentials(user.id, { session: sess }, () => dir.users.resetTotp(userCtx(org, user, req.ip ?? null), user.id));
     return renderPortal(reply, await dir.users.get(org.id, user.id), sess, { notice: 'The authenticator was removed.' });
   });
 
@@ -473,7 +489,7 @@ ${user.totpEnrolled ? `<form method="post" action="/sso/portal/totp/reset">${csr
     if (!target || target.type !== 'saml') return sendHtml(reply, 404, messagePage('Unknown application', 'This application does not exist.'));
     const decision = await authorizeSession(dir, org, sess, target, req.ip ?? null);
     if (!decision.ok) return sendHtml(reply, 403, notAssignedPage(target.displayName));
-    await d.samlLaunch(req, reply, target, decision.user, sess.mfa, sess.authTime);
+    await d.samlLaunch(req, reply, target, decision.user, sess);
     return reply;
   });
 
@@ -484,7 +500,8 @@ ${user.totpEnrolled ? `<form method="post" action="/sso/portal/totp/reset">${csr
     // Also end this browser's OP session, so OIDC apps ask again.
     const opSession = parseCookies(req.headers.cookie)._session;
     if (opSession && opSession.length < 100) await dir.sso.store.destroy('Session', opSession);
-    return sendHtml(reply, 200, messagePage('Signed out', 'You are signed out of Cairn.', { href: '/sso/', text: 'Sign in again' }));
+    if (sess?.samlParticipants?.length) return d.samlLogout(reply, sess.samlParticipants);
+    return sendHtml(reply, 200, signedOutPage());
   });
 }
 

@@ -7,7 +7,7 @@
 // - accounts are directory users, checked on every use (state, group grant of the app).
 import type { IncomingMessage } from 'node:http';
 import Provider, { errors, interactionPolicy } from 'oidc-provider';
-import { hashToken, type Directory, type Org, type SsoApp, type User } from '../../../core/index.js';
+import { hashToken, ssoSessionPolicyLimits, type Directory, type Org, type SsoApp, type User } from '../../../core/index.js';
 import { esc, page } from '../pages/render.js';
 import { stillAllowed } from '../access.js';
 import type { SsoKeys } from '../keys.js';
@@ -20,7 +20,6 @@ export interface ProviderOptions {
   keys: SsoKeys;
   accessTokenTtl: number;
   refreshTokenTtl: number;
-  sessionTtl: number;
   /** The user of the browser's Cairn SSO session, or null (ended, idle, logged out). */
   cairnSessionUser: (cookieHeader: string | undefined) => Promise<string | null>;
 }
@@ -75,6 +74,8 @@ export function hashClientSecret(raw: IncomingMessage & { body?: Record<string, 
 }
 
 const CLIENT_CACHE_MS = 5_000;
+/** The longest SSO session the policy allows. */
+const SSO_SESSION_MAX_S = ssoSessionPolicyLimits.maxAgeMinutes[1] * 60;
 /** Feed subscriptions of built providers; main.ts calls releaseProvider() when it replaces one. */
 const cleanupOf = new WeakMap<Provider, Array<() => void>>();
 export function releaseProvider(p: Provider | null): void {
@@ -97,6 +98,13 @@ export function buildProvider(opts: ProviderOptions): Provider {
     if (clientCache.size > 10_000) clientCache.clear();
     clientCache.set(clientId, { app, until: Date.now() + CLIENT_CACHE_MS });
     return app;
+  };
+  // Suspended, locked, deleted, or no longer in a group granted the app: the account is gone
+  // for this client, so refresh, userinfo, introspection and silent authorization all fail.
+  const accountFor = async (clientId: string | undefined, userId: string): Promise<{ app: SsoApp | null; user: User } | null> => {
+    const app = await clientApp(clientId);
+    const user = await stillAllowed(dir, org, userId, app?.id ?? '00000000-0000-0000-0000-000000000000');
+    return user ? { app, user } : null;
   };
   const Adapter = adapterFactory(dir, async (id) => {
     const app = await clientApp(id);
@@ -126,18 +134,14 @@ export function buildProvider(opts: ProviderOptions): Provider {
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     async findAccount(ctx: { oidc?: { client?: { clientId: string } } }, sub: string, token?: { clientId?: string }) {
-      const clientId = token?.clientId ?? ctx.oidc?.client?.clientId;
-      let app: SsoApp | null;
-      let user: User | null;
+      let found: Awaited<ReturnType<typeof accountFor>>;
       try {
-        app = await clientApp(clientId);
-        // Suspended, deleted, or no longer in a group granted the app: the account is gone for
-        // this client, so refresh, userinfo and silent authorization all fail at once.
-        user = await stillAllowed(dir, org, sub, app?.id ?? '00000000-0000-0000-0000-000000000000');
+        found = await accountFor(token?.clientId ?? ctx.oidc?.client?.clientId, sub);
       } catch (err) {
         return storeDown(err);
       }
-      if (!user) return undefined;
+      if (!found) return undefined;
+      const { app, user } = found;
       return {
         accountId: user.id,
         async claims(_use: string, scope: string) {
@@ -170,8 +174,18 @@ export function buildProvider(opts: ProviderOptions): Provider {
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
-        // A client may introspect only its own tokens.
-        allowedPolicy: async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId,
+        // A client may introspect only its own tokens, and a user's token is active only while
+        // the user may still use the app (as findAccount decides for userinfo and refresh):
+        // checked now, not only when the change feed has revoked the token.
+        allowedPolicy: async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string; accountId?: string }) => {
+          if (token.clientId !== client.clientId) return false;
+          if (!token.accountId) return true; // client credentials: no user behind the token
+          try {
+            return (await accountFor(token.clientId, token.accountId)) !== null;
+          } catch (err) {
+            return storeDown(err);
+          }
+        },
       },
       revocation: {
         enabled: true,
@@ -196,7 +210,9 @@ export function buildProvider(opts: ProviderOptions): Provider {
       IdToken: 3600,
       RefreshToken: opts.refreshTokenTtl,
       Interaction: 900,
-      Session: opts.sessionTtl,
+      // The OP session ends with the Cairn session (the cairn_session check), whose lifetime the
+      // org's SSO session policy sets; this only bounds how long its row is kept.
+      Session: SSO_SESSION_MAX_S,
       Grant: opts.refreshTokenTtl,
     },
     // Errors render (never redirect to an unverified redirect_uri): the library's own rule;

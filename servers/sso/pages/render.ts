@@ -60,3 +60,5 @@ export function autoPostPage(action: string, fields: Record<string, string>): st
   const inputs = Object.entries(fields).map(([k, v]) => hidden(k, v)).join('');
   return page('Signing in…', `<h1>Signing in…</h1><form id="autopost" method="post" action="${esc(action)}">${inputs}<noscript><p>JavaScript is off: press Continue.</p></noscript><button type="submit">Continue</button></form>`, { script: true });
 }
+
+export const signedOutPage = (): string => messagePage('Signed out', 'You are signed out of Cairn.', { href: '/sso/', text: 'Sign in again' });

@@ -10,8 +10,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import * as samlify from 'samlify';
 import type { Directory, Org, SamlAppSettings, SsoApp, User } from '../../../core/index.js';
 import { authorizeSession } from '../access.js';
-import { autoPostPage, messagePage } from '../pages/render.js';
-import { parseCookies, type BrowserState } from '../session.js';
+import type { SamlSigning } from '../keys.js';
+import { autoPostPage, messagePage, signedOutPage } from '../pages/render.js';
+import { parseCookies, type BrowserState, type SamlParticipant, type SsoSession } from '../session.js';
 import { failPage, sendHtml } from '../web.js';
 import type { Logger } from '../../../core/index.js';
 
@@ -64,13 +65,23 @@ function id(): string {
   return `_${randomBytes(20).toString('hex')}`;
 }
 
+/** A single logout going round the session's SPs (CairnSamlLogout, keyed by the RelayState it carries). */
+interface PendingLogout {
+  /** The SP that asked, answered last; null when the user signed out of the portal. */
+  origin: { appId: string; requestId: string; relayState: string } | null;
+  remaining: SamlParticipant[];
+  /** The SP whose LogoutResponse is expected next. */
+  awaiting: string | null;
+}
+const LOGOUT_CHAIN_TTL_S = 300;
+
 export interface SamlDeps {
   dir: Directory;
   org: Org;
   log: Logger;
   state: BrowserState;
   baseUrl: string;
-  keys: () => { key: string; cert: string };
+  keys: () => SamlSigning;
   assertionTtlSeconds: number;
 }
 
@@ -91,18 +102,25 @@ export class SamlIdp {
     return `${this.#d.baseUrl}/saml/slo`;
   }
 
-  #idp(wantRequestsSigned: boolean, encrypt = false) {
+  /**
+   * The IdP as samlify sees it for one SP: `wantRequestsSigned` (AuthnRequests and
+   * LogoutRequests), `verifyLogoutResponses` (the SP has a certificate), `published` (the
+   * certificates the metadata lists: current and, during a rotation, next), `nameIdFormat` (of
+   * the LogoutRequests it sends).
+   */
+  #idp(o: { wantRequestsSigned?: boolean; verifyLogoutResponses?: boolean; encrypt?: boolean; published?: string[]; nameIdFormat?: string } = {}) {
     const k = this.#d.keys();
     return samlify.IdentityProvider({
-      ...(encrypt ? { isAssertionEncrypted: true, dataEncryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm', keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p' } : {}),
+      ...(o.encrypt ? { isAssertionEncrypted: true, dataEncryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm', keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p' } : {}),
       entityID: this.entityId,
-      signingCert: k.cert,
+      signingCert: o.published ?? k.cert,
       privateKey: k.key,
-      wantAuthnRequestsSigned: wantRequestsSigned,
-      wantLogoutRequestSigned: wantRequestsSigned,
+      wantAuthnRequestsSigned: !!o.wantRequestsSigned,
+      wantLogoutRequestSigned: !!o.wantRequestsSigned,
+      wantLogoutResponseSigned: !!o.verifyLogoutResponses,
       singleLogoutService: [{ Binding: samlify.Constants.namespace.binding.redirect, Location: this.sloUrl }],
       requestSignatureAlgorithm: RSA_SHA256,
-      nameIDFormat: Object.values(NAMEID),
+      nameIDFormat: o.nameIdFormat ? [o.nameIdFormat] : Object.values(NAMEID),
       singleSignOnService: [
         { Binding: samlify.Constants.namespace.binding.redirect, Location: this.ssoUrl },
         { Binding: samlify.Constants.namespace.binding.post, Location: this.ssoUrl },
@@ -120,12 +138,13 @@ export class SamlIdp {
       wantAssertionsSigned: s.signAssertion,
       wantMessageSigned: s.signResponse,
       nameIDFormat: [NAMEID[s.nameIdFormat]],
-      ...(s.sloUrl ? { singleLogoutService: [{ Binding: samlify.Constants.namespace.binding.redirect, Location: s.sloUrl }], wantLogoutResponseSigned: true } : {}),
+      ...(s.sloUrl ? { singleLogoutService: [{ Binding: samlify.Constants.namespace.binding.redirect, Location: s.sloUrl }], wantLogoutResponseSigned: true, wantLogoutRequestSigned: true } : {}),
     } as Parameters<typeof samlify.ServiceProvider>[0]);
   }
 
   metadata(): string {
-    return this.#idp(false).getMetadata();
+    const k = this.#d.keys();
+    return this.#idp({ published: k.next ? [k.cert, k.next.cert] : [k.cert] }).getMetadata();
   }
 
   /** Parse, verify and record an AuthnRequest. Returns the app and what to answer to. */
@@ -149,7 +168,7 @@ export class SamlIdp {
     if (!app || app.type !== 'saml' || app.orgId !== this.#d.org.id) throw new SamlError(400, 'This application is not registered.', 'unknown_sp');
     const s = app.settings;
     // samlify ties the signature requirement to the IdP object: one per SP policy.
-    const idp = this.#idp(s.wantRequestsSigned);
+    const idp = this.#idp({ wantRequestsSigned: s.wantRequestsSigned });
     let parsed: { extract: { request?: { id?: string; destination?: string; assertionConsumerServiceUrl?: string; issueInstant?: string } } };
     try {
       if (binding === 'redirect') {
@@ -182,7 +201,7 @@ export class SamlIdp {
   }
 
   /** The signed Response, as the HTTP-POST auto-submit page. */
-  async respond(reply: FastifyReply, app: SsoApp & { type: 'saml' }, user: User, opts: { inResponseTo: string | null; acs: string; relayState: string | null; authTime: number; mfa: string | null; clientIp?: string | null }): Promise<FastifyReply> {
+  async respond(reply: FastifyReply, app: SsoApp & { type: 'saml' }, user: User, session: SsoSession & { id: string }, opts: { inResponseTo: string | null; acs: string; relayState: string | null; clientIp?: string | null }): Promise<FastifyReply> {
     const s = app.settings;
     const nameId = s.nameIdFormat === 'email' ? user.email : s.nameIdFormat === 'persistent' ? user.id : user.username;
     if (!nameId) return sendHtml(reply, 400, messagePage('Cannot sign in', 'Your account has no email address, which this application needs. Ask your administrator.'));
@@ -211,8 +230,9 @@ export class SamlIdp {
     const irt = opts.inResponseTo ? ` InResponseTo="${xmlEscape(opts.inResponseTo)}"` : '';
     const responseId = id();
     const assertionId = id();
+    const sessionIndex = id();
     const issuer = `<saml:Issuer>${xmlEscape(this.entityId)}</saml:Issuer>`;
-    const authnContext = opts.mfa ? 'urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken' : 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport';
+    const authnContext = session.mfa ? 'urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken' : 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport';
     const xml =
       `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="${responseId}" Version="2.0" IssueInstant="${iso(now)}" Destination="${xmlEscape(opts.acs)}"${irt}>` +
       `${issuer}<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>` +
@@ -220,32 +240,50 @@ export class SamlIdp {
       `<saml:Subject><saml:NameID Format="${NAMEID[s.nameIdFormat]}">${xmlEscape(nameId)}</saml:NameID>` +
       `<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="${exp}" Recipient="${xmlEscape(opts.acs)}"${irt}/></saml:SubjectConfirmation></saml:Subject>` +
       `<saml:Conditions NotBefore="${notBefore}" NotOnOrAfter="${exp}"><saml:AudienceRestriction><saml:Audience>${xmlEscape(s.entityId)}</saml:Audience></saml:AudienceRestriction></saml:Conditions>` +
-      `<saml:AuthnStatement AuthnInstant="${iso(new Date(opts.authTime))}" SessionIndex="${id()}"><saml:AuthnContext><saml:AuthnContextClassRef>${authnContext}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
+      `<saml:AuthnStatement AuthnInstant="${iso(new Date(session.authTime))}" SessionIndex="${sessionIndex}"><saml:AuthnContext><saml:AuthnContextClassRef>${authnContext}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
       (attrs ? `<saml:AttributeStatement>${attrs}</saml:AttributeStatement>` : '') +
       `</saml:Assertion></samlp:Response>`;
     const encrypt = !!(s.encryptAssertion && s.certificate);
-    const idp = this.#idp(false, encrypt);
+    const idp = this.#idp({ encrypt });
     const sp = this.#sp(s, opts.acs);
     // With encryption: sign the assertion, encrypt it, then sign the Response around it.
     const out = await idp.createLoginResponse(sp, {} as never, 'post', {}, { customTagReplacement: () => ({ id: responseId, context: xml }), encryptThenSign: encrypt } as never);
     await this.#d.dir.audit.record(
       { orgId: this.#d.org.id, actor: { type: 'user', id: user.id, name: user.username }, clientIp: opts.clientIp ?? null, service: 'sso' },
-      { eventType: 'sso.saml_assertion', success: true, resource: { type: 'sso_app', id: app.id, name: app.name }, mfaType: opts.mfa, actorEmail: user.email, changes: { acs: opts.acs, inResponseTo: opts.inResponseTo } },
+      { eventType: 'sso.saml_assertion', success: true, resource: { type: 'sso_app', id: app.id, name: app.name }, mfaType: session.mfa, actorEmail: user.email, changes: { acs: opts.acs, inResponseTo: opts.inResponseTo } },
     );
+    await this.#d.state.addSamlParticipant(session, { appId: app.id, nameId, nameIdFormat: NAMEID[s.nameIdFormat], sessionIndex });
     const fields: Record<string, string> = { SAMLResponse: out.context };
     if (opts.relayState) fields.RelayState = opts.relayState;
     return sendHtml(reply, 200, autoPostPage(opts.acs, fields));
   }
 
   /** IdP-initiated: from the portal, to the SP's first ACS, no InResponseTo. */
-  async launch(req: FastifyRequest, reply: FastifyReply, app: SsoApp, user: User, mfa: string | null, authTime: number): Promise<void> {
+  async launch(req: FastifyRequest, reply: FastifyReply, app: SsoApp, user: User, session: SsoSession & { id: string }): Promise<void> {
     if (app.type !== 'saml') return;
-    await this.respond(reply, app, user, { inResponseTo: null, acs: app.settings.acsUrls[0]!, relayState: null, authTime, mfa, clientIp: req.ip ?? null });
+    await this.respond(reply, app, user, session, { inResponseTo: null, acs: app.settings.acsUrls[0]!, relayState: null, clientIp: req.ip ?? null });
+  }
+
+  /** The octet string a Redirect-binding signature covers, rebuilt from the raw query. */
+  #octetString(req: FastifyRequest, message: 'SAMLRequest' | 'SAMLResponse'): string {
+    const raw = (req.raw.url ?? '').split('?')[1] ?? '';
+    const parts = Object.fromEntries(raw.split('&').map((p) => [p.split('=')[0], p]));
+    return [message, 'RelayState', 'SigAlg'].map((k) => parts[k!]).filter(Boolean).join('&');
+  }
+
+  /** A registered SP with single logout, named by the message's Issuer. */
+  async #sloApp(xml: string): Promise<SsoApp & { type: 'saml' }> {
+    const issuer = issuerOf(xml);
+    const app = issuer ? await this.#d.dir.sso.apps.findByExternalId('saml', issuer) : null;
+    if (!app || app.type !== 'saml' || app.orgId !== this.#d.org.id || !app.settings.sloUrl) throw new SamlError(400, 'This application is not registered for sign-out.', 'unknown_sp');
+    return app as SsoApp & { type: 'saml' };
   }
 
   /**
    * SP-initiated single logout (HTTP-Redirect): verify the LogoutRequest (signature when the
-   * SP signs), end this browser's Cairn and OP sessions, answer with a signed LogoutResponse.
+   * SP signs), end this browser's Cairn and OP sessions, tell the session's other SPs that do
+   * single logout (a signed LogoutRequest to each in turn, through the browser), then answer
+   * the first SP with a signed LogoutResponse.
    */
   async logout(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const src = req.query as Record<string, unknown>;
@@ -253,23 +291,16 @@ export class SamlIdp {
     if (!encoded) throw new SamlError(400, 'No sign-out request was received.', 'missing_request');
     const xml = inflateRedirect(encoded);
     refuseDangerousXml(xml);
-    const issuer = issuerOf(xml);
-    const app = issuer ? await this.#d.dir.sso.apps.findByExternalId('saml', issuer) : null;
-    if (!app || app.type !== 'saml' || app.orgId !== this.#d.org.id || !app.settings.sloUrl) throw new SamlError(400, 'This application is not registered for sign-out.', 'unknown_sp');
+    const app = await this.#sloApp(xml);
     const s = app.settings;
-    const idp = this.#idp(s.wantRequestsSigned);
-    const sp = this.#sp(s, s.acsUrls[0]!);
     let parsed: { extract: { request?: { id?: string } } };
     try {
-      const raw = (req.raw.url ?? '').split('?')[1] ?? '';
-      const parts = Object.fromEntries(raw.split('&').map((p) => [p.split('=')[0], p]));
-      const octetString = ['SAMLRequest', 'RelayState', 'SigAlg'].map((k) => parts[k!]).filter(Boolean).join('&');
-      parsed = await idp.parseLogoutRequest(sp, 'redirect', { query: src, octetString } as never);
+      parsed = await this.#idp({ wantRequestsSigned: s.wantRequestsSigned }).parseLogoutRequest(this.#sp(s, s.acsUrls[0]!), 'redirect', { query: src, octetString: this.#octetString(req, 'SAMLRequest') } as never);
     } catch {
       throw new SamlError(400, 'The sign-out request could not be verified.', 'invalid_request');
     }
-    const id = parsed.extract.request?.id;
-    if (!id || !(await this.#d.dir.sso.store.rememberSamlRequest(app.id, `logout:${id}`, Date.now() + 20 * 60_000))) {
+    const requestId = parsed.extract.request?.id;
+    if (!requestId || !(await this.#d.dir.sso.store.rememberSamlRequest(app.id, `logout:${requestId}`, Date.now() + 20 * 60_000))) {
       throw new SamlError(400, 'This sign-out request was already used.', 'replayed_request');
     }
     const sess = await this.#d.state.session(req);
@@ -280,9 +311,54 @@ export class SamlIdp {
       { orgId: this.#d.org.id, actor: { type: 'user', id: sess?.userId ?? null, name: null }, clientIp: req.ip ?? null, service: 'sso' },
       { eventType: 'sso.logout', success: true, resource: { type: 'sso_app', id: app.id, name: app.name }, changes: { via: 'saml_slo' } },
     );
-    const relayState = typeof src.RelayState === 'string' ? src.RelayState.slice(0, 1024) : '';
-    const out = idp.createLogoutResponse(sp, parsed, 'redirect', relayState) as { context: string };
+    const pending: PendingLogout = {
+      origin: { appId: app.id, requestId, relayState: typeof src.RelayState === 'string' ? src.RelayState.slice(0, 1024) : '' },
+      remaining: (sess?.samlParticipants ?? []).filter((p) => p.appId !== app.id),
+      awaiting: null,
+    };
+    return this.#nextLogout(reply, id(), pending);
+  }
+
+  /** Tell the next SP of the session (skipping any that no longer does single logout), or answer the first SP. */
+  async #nextLogout(reply: FastifyReply, key: string, pending: PendingLogout): Promise<FastifyReply> {
+    for (let p = pending.remaining.shift(); p; p = pending.remaining.shift()) {
+      const app = await this.#d.dir.sso.apps.get(this.#d.org.id, p.appId).catch(() => null);
+      if (!app || app.type !== 'saml' || !app.settings.sloUrl) continue;
+      pending.awaiting = app.id;
+      await this.#d.dir.sso.store.upsert('CairnSamlLogout', key, pending as unknown as Record<string, unknown>, LOGOUT_CHAIN_TTL_S);
+      const out = this.#idp({ nameIdFormat: p.nameIdFormat }).createLogoutRequest(this.#sp(app.settings, app.settings.acsUrls[0]!), 'redirect', { logoutNameID: p.nameId, sessionIndex: p.sessionIndex }, key) as { context: string };
+      return reply.redirect(out.context, 303);
+    }
+    await this.#d.dir.sso.store.destroy('CairnSamlLogout', key);
+    const origin = pending.origin && (await this.#d.dir.sso.apps.get(this.#d.org.id, pending.origin.appId).catch(() => null));
+    if (!pending.origin || !origin || origin.type !== 'saml' || !origin.settings.sloUrl) return sendHtml(reply, 200, signedOutPage());
+    const inResponseTo = { extract: { request: { id: pending.origin.requestId } } };
+    const out = this.#idp().createLogoutResponse(this.#sp(origin.settings, origin.settings.acsUrls[0]!), inResponseTo, 'redirect', pending.origin.relayState) as { context: string };
     return reply.redirect(out.context, 303);
+  }
+
+  /** IdP-initiated: the user signed out of the portal (the session is ended already); tell the session's SPs. */
+  async logoutParticipants(reply: FastifyReply, participants: SamlParticipant[]): Promise<FastifyReply> {
+    return this.#nextLogout(reply, id(), { origin: null, remaining: [...participants], awaiting: null });
+  }
+
+  /** An SP's LogoutResponse in a logout chain: verified (when the SP has a certificate), then on to the next. */
+  async logoutResponse(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const src = req.query as Record<string, unknown>;
+    const key = typeof src.RelayState === 'string' ? src.RelayState : '';
+    const found = /^_[0-9a-f]{40}$/.test(key) ? await this.#d.dir.sso.store.find('CairnSamlLogout', key) : undefined;
+    if (!found) throw new SamlError(400, 'This sign-out has expired; you are signed out of Cairn.', 'unknown_logout');
+    const pending = found.payload as unknown as PendingLogout;
+    const xml = inflateRedirect(String(src.SAMLResponse ?? ''));
+    refuseDangerousXml(xml);
+    const app = await this.#sloApp(xml);
+    if (app.id !== pending.awaiting) throw new SamlError(400, 'The sign-out answer came from another application.', 'unexpected_sp');
+    try {
+      await this.#idp({ verifyLogoutResponses: !!app.settings.certificate }).parseLogoutResponse(this.#sp(app.settings, app.settings.acsUrls[0]!), 'redirect', { query: src, octetString: this.#octetString(req, 'SAMLResponse') } as never);
+    } catch {
+      throw new SamlError(400, 'The sign-out answer could not be verified.', 'invalid_response');
+    }
+    return this.#nextLogout(reply, key, pending);
   }
 
   get deps(): SamlDeps {
@@ -320,7 +396,7 @@ export function registerSamlRoutes(app: FastifyInstance, get: () => SamlIdp): vo
     app.get('/saml/slo', async (req, reply) => {
       const idp = get();
       try {
-        return await idp.logout(req, reply);
+        return await ((req.query as Record<string, unknown>).SAMLResponse ? idp.logoutResponse(req, reply) : idp.logout(req, reply));
       } catch (err) {
         if (err instanceof SamlError) return sendHtml(reply, err.status, messagePage('Sign-out request refused', err.userMessage));
         return failPage(idp.deps, reply, err);
@@ -344,7 +420,7 @@ export function registerSamlRoutes(app: FastifyInstance, get: () => SamlIdp): vo
           if (decision.ok) {
             // Single use: of two tabs racing on one pending request, one answers.
             if (!(await d.dir.sso.store.take('CairnSamlPending', key))) return sendHtml(reply, 400, messagePage('Sign-in expired', 'Go back to the application and start again.'));
-            return idp.respond(reply, target, decision.user, { inResponseTo: p.requestId, acs: p.acs, relayState: p.relayState, authTime: sess.authTime, mfa: sess.mfa, clientIp: req.ip ?? null });
+            return idp.respond(reply, target, decision.user, sess, { inResponseTo: p.requestId, acs: p.acs, relayState: p.relayState, clientIp: req.ip ?? null });
           }
           if (decision.reason === 'not_assigned') return sendHtml(reply, 403, messagePage('Not assigned', `Your account is not assigned to “${target.displayName}”. Ask your administrator to add you to a group that has access.`));
           if (decision.reason === 'access_rule') return sendHtml(reply, 403, messagePage('Sign-in not allowed', 'Your organisation does not allow signing in to this application from your current network.'));
