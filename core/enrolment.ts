@@ -44,6 +44,7 @@ export interface HostPolicy {
   serviceAccountName: string | null;
   loginGroups: string[];
   sudoGroups: string[];
+  /** The `host` MFA mode is not off: sshd prompts through PAM, where a code can follow the password. */
   mfaForSsh: boolean;
 }
 
@@ -291,7 +292,7 @@ export class HostAgents {
     let account: string | null = null;
     if (binding?.serviceAccountId) account = await this.#accounts.get(orgId, binding.serviceAccountId).then((a) => (a.state === 'active' ? a.name : null), () => null);
     const mfa = await this.#policies.mfaPolicy(orgId);
-    return { system, serviceAccountName: account, loginGroups: await names(system.loginGroupIds), sudoGroups: await names(system.sudoGroupIds), mfaForSsh: !!mfa.required.host };
+    return { system, serviceAccountName: account, loginGroups: await names(system.loginGroupIds), sudoGroups: await names(system.sudoGroupIds), mfaForSsh: mfa.mode.host !== 'off' };
   }
 
   /** A sync report (heartbeat): contact time, agent version, applied config; audited. */

@@ -72,7 +72,7 @@ for (const backend of backends) {
     await step('delete rule', 'DELETE', `/access-rules/${rule.id}`, A, undefined, 'access_rule.deleted');
     await step('delete ip list', 'DELETE', `/ip-lists/${ip.id}`, A, undefined, 'ip_list.deleted');
     await step('password policy', 'PATCH', '/policies/password', A, { minLength: 12 }, 'policy.password.updated');
-    await step('mfa policy', 'PATCH', '/policies/mfa', A, { required: { radius: true } }, 'policy.mfa.updated');
+    await step('mfa policy', 'PATCH', '/policies/mfa', A, { mode: { radius: 'required' } }, 'policy.mfa.updated');
     const ad = await step('create admin', 'POST', '/admins', A, { username: 'helper', role: 'help_desk', password: 'Helper-password-1' }, 'admin.created');
     await step('patch admin', 'PATCH', `/admins/${ad.id}`, A, { role: 'read_only' }, 'admin.updated');
     await step('admin totp reset', 'POST', `/admins/${ad.id}/totp/reset`, A, undefined, 'admin.mfa_reset');
