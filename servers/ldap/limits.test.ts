@@ -1,5 +1,7 @@
 // Search limits with real clients over a directory large enough that a search's results do not
-// fit in the kernel buffers between client and server: the server-side time limit.
+// fit in the kernel buffers between client and server: the server-side time limit, and clients
+// that send big searches and do not read the results (cut off by the idle timeout, or by the
+// output buffer cap when they pipeline searches while staying active).
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,12 +14,19 @@ const USERS = 20_000;
 // hold (here about 5,000 entries fit in them while the client does not read).
 const everyone = (id: number) => req.search(id, 'dc=example,dc=com', filter.eq('objectClass', 'posixAccount'), ['*', '+']);
 
+async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (!cond() && Date.now() < until) await sleep(50);
+  return cond();
+}
+
 t.test('search limits', async (t) => {
-  const fx = await ldapFixture('sqlite', { maxTimeLimitSeconds: 1, maxSizeLimit: 100_000 }, {
+  const fx = await ldapFixture('sqlite', { maxTimeLimitSeconds: 1, maxSizeLimit: 100_000, idleTimeoutSeconds: 4, maxOutputBufferBytes: 1024 * 1024 }, {
     seed: async ({ dir, org }) => seed(dir, org, USERS, 50, await dir.deps.hasher.hash(BENCH_PASSWORD)),
   });
   t.teardown(fx.stop);
   const ca = readFileSync(fx.caFile, 'utf8');
+  const ldap = fx.ldap!;
   const connect = async () => {
     const c = await RawClient.connect(fx.t.ports.ldaps!, { tls: true, ca });
     const bind = await c.call(req.bind(1, fx.sssd.dn, fx.sssd.password));
@@ -39,5 +48,59 @@ t.test('search limits', async (t) => {
     t.notOk(c.isClosed, 'the connection stays usable');
     const next = await c.call(req.search(3, fx.base, filter.eq('uid', 'alice'), ['uid']));
     t.same([next.done?.code, next.entries.length], [0, 1], 'and answers the next search');
+  });
+
+  await t.test('a client that sends a big search and stops reading is disconnected; a parallel client keeps working', async (t) => {
+    const normal = await connect();
+    t.teardown(() => normal.destroy());
+    t.ok(await waitFor(() => ldap.connections === 1, 10_000), 'only the normal client is connected');
+    const stalled = await connect();
+    t.teardown(() => stalled.destroy());
+    stalled.socket.pause();
+    stalled.send(everyone(2));
+    const started = Date.now();
+    let id = 10;
+    let lookups = 0;
+    let failures = 0;
+    while (ldap.connections > 1 && Date.now() - started < 60_000) {
+      const r = await normal.call(req.search(id++, fx.base, filter.eq('uid', `u${String(lookups % USERS).padStart(5, '0')}`), ['uid']), 10_000);
+      if (r.done?.code === 0 && r.entries.length === 1) lookups++;
+      else failures++;
+      await sleep(100);
+    }
+    t.equal(ldap.connections, 1, 'the reader that stopped was dropped');
+    t.ok(Date.now() - started >= 3000, 'not before the idle timeout (4 s) ran out');
+    t.ok(lookups > 0, `${lookups} lookups meanwhile`);
+    t.equal(failures, 0, 'none failed');
+    stalled.socket.resume();
+    t.ok(await waitFor(() => stalled.isClosed, 10_000), 'the client sees its connection closed');
+    const r = await normal.call(req.search(id, fx.base, filter.eq('uid', 'alice'), ['uid']));
+    t.same([r.done?.code, r.entries.length], [0, 1], 'and the normal client carries on');
+  });
+
+  await t.test('pipelined searches never read, from a client that stays active: closed at the output cap', async (t) => {
+    const normal = await connect();
+    t.teardown(() => normal.destroy());
+    t.ok(await waitFor(() => ldap.connections === 1, 10_000), 'only the normal client is connected');
+    const flood = await connect();
+    t.teardown(() => flood.destroy());
+    flood.socket.pause();
+    // 32 searches (maxOutstandingPerConnection) each queue up to 64 KiB once the kernel buffers
+    // are full: past the 1 MiB cap. The abandons keep the connection active, so the idle
+    // timeout cannot be what closes it.
+    for (let i = 0; i < 32; i++) flood.send(everyone(100 + i));
+    const started = Date.now();
+    let id = 10;
+    let failures = 0;
+    while (ldap.connections > 1 && Date.now() - started < 60_000) {
+      flood.send(req.abandon(id++, 99));
+      const r = await normal.call(req.search(id++, fx.base, filter.eq('uid', 'bob'), ['uid']), 10_000);
+      if (r.done?.code !== 0 || r.entries.length !== 1) failures++;
+      await sleep(100);
+    }
+    t.equal(ldap.connections, 1, 'the flooding client was dropped');
+    t.equal(failures, 0, 'the normal client was served all along');
+    const r = await normal.call(req.search(id, fx.base, filter.eq('uid', 'alice'), ['uid']));
+    t.same([r.done?.code, r.entries.length], [0, 1], 'and carries on');
   });
 });

@@ -14,6 +14,7 @@ export const req = {
     ]),
   startTls: (id: number) => seq([int(id), tlv(0x77, [octets('1.3.6.1.4.1.1466.20037', 0x80)])]),
   whoami: (id: number) => seq([int(id), tlv(0x77, [octets('1.3.6.1.4.1.4203.1.11.3', 0x80)])]),
+  abandon: (id: number, target: number) => seq([int(id), int(target, 0x50)]),
   unbind: (id: number) => seq([int(id), Buffer.from([0x42, 0x00])]),
 };
 
