@@ -162,7 +162,7 @@ t.test('cairn-agent end to end with SSSD, pam_sss and sudo in a private mount na
       } else if (line === 'MFA') {
         void (async () => {
           t.equal((await call('PUT', `/groups/${devs.id}/members/${alice.id}`)).status, 204);
-          await dir.policies.setMfaRequired(ctx, { ldap: true });
+          await dir.policies.setMfaModes(ctx, { ldap: 'required' });
           const { secret } = await dir.users.beginTotp(ctx, alice.id);
           addCanary(secret);
           // Confirmed with the previous step's code, so that the current one is still unused.

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mutate, now, read, toDate, type Deps } from './context.js';
 import { hashToken, randomToken } from './crypto/tokens.js';
 import { matchTotp, newTotpSecret, totpUri } from './crypto/totp.js';
+import { secondFactorNeeded } from './auth/authenticate.js';
 import { CairnError, conflict, invalidInput, notFound, policyViolation } from './errors.js';
 import { Policies } from './policies.js';
 import type { ActionContext } from './types.js';
@@ -213,11 +214,11 @@ export class Admins {
       const hash = await this.#d.hasher.hash(password);
       await read(() => this.#d.db('admins').where({ id: row.id }).update({ password_hash: hash }));
     }
-    const mfaRequired = (await this.#policies.mfaPolicy(orgId)).required.admin;
+    const mfaMode = (await this.#policies.mfaPolicy(orgId)).mode.admin;
     const otp = input.otp === undefined || input.otp === null ? '' : String(input.otp);
     let mfa = false;
     if (row.totp_enrolled_at) {
-      if (mfaRequired && !otp) return fail('mfa_required');
+      if (secondFactorNeeded(mfaMode, true) && !otp) return fail('mfa_required');
       if (otp) {
         if (!(await this.#verifyTotp(row.id, otp))) {
           await this.#recordFailure(row, source, policy.lockoutThreshold, policy.lockoutMinutes);
@@ -225,7 +226,7 @@ export class Admins {
         }
         mfa = true;
       }
-    } else if (mfaRequired) {
+    } else if (secondFactorNeeded(mfaMode, false)) {
       // First login of an admin without a second factor: enrol now, before any session exists.
       const secret = newTotpSecret();
       const token = SESSION_PREFIX + randomToken(32);

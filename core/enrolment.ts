@@ -98,9 +98,10 @@ export function verifyHostSignature(key: KeyObject, message: string, signatureB6
  * Whether hosts must ask for password + code at SSH login. Hosts check passwords with LDAP
  * binds, and a bind under an LDAP MFA requirement only succeeds with the code appended, so
  * this reads the LDAP setting and nothing else: host and LDAP policy cannot disagree. The
- * one place the agent's MFA reads the MFA policy.
+ * one place the agent's MFA reads the MFA policy. Under `optional` the bind decides per user
+ * (enrolled users append their code), so keys keep working and sshd's prompt is unchanged.
  */
-export const sshRequiresMfa = (policy: MfaPolicy): boolean => policy.required.ldap;
+export const sshRequiresMfa = (policy: MfaPolicy): boolean => policy.mode.ldap === 'required';
 
 /** The per-host LDAP service account's name, derived from the system id. */
 export const hostAccountName = (systemId: string) => `host-${systemId.replace(/-/g, '').slice(0, 20)}`;

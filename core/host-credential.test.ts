@@ -129,8 +129,8 @@ t.test('the host config asks for MFA at SSH exactly when LDAP binds need it', as
   const host = await enrolHost(td, 'web3.example.com');
   const mfaForSsh = async () => (await host.agents.policy(td.org.id, host.systemId)).mfaForSsh;
   t.notOk(await mfaForSsh(), 'off by default, as for LDAP');
-  await td.dir.policies.setMfaRequired(td.ctx, { host: true });
-  t.notOk(await mfaForSsh(), 'the host protocol setting does not decide it: binds would still take the password alone');
-  await td.dir.policies.setMfaRequired(td.ctx, { ldap: true });
+  await td.dir.policies.setMfaModes(td.ctx, { ldap: 'optional' });
+  t.notOk(await mfaForSsh(), 'optional: the bind decides per user; keys and passwords as usual');
+  await td.dir.policies.setMfaModes(td.ctx, { ldap: 'required' });
   t.ok(await mfaForSsh(), 'LDAP MFA required: hosts ask for password + code');
 });

@@ -24,6 +24,7 @@ import { Users } from './users.js';
 export * from './errors.js';
 export * from './types.js';
 export type { AuthRequest, AuthResult, Credential, DenyReason, ChallengeKind, MfaType } from './auth/authenticate.js';
+export { secondFactorNeeded } from './auth/authenticate.js';
 export type { Change, ChangeKind, ChangeAction } from './feed.js';
 export type { Admin, AdminRole } from './admins.js';
 export { adminRoles } from './admins.js';

@@ -36,9 +36,11 @@ for (const backend of backends) {
     await t.rejects(dir.policies.setPasswordPolicy(ctx, { minLength: 4 }), { code: 'invalid_input', field: 'minLength' });
     await t.rejects(dir.policies.setPasswordPolicy(ctx, { bogus: 1 } as never), { code: 'invalid_input', field: 'bogus' });
     await t.rejects(dir.users.create(ctx, { username: 'eve', password: 'Short-pw-1' }), { code: 'policy_violation', details: ['at least 12 characters'] });
-    t.equal((await dir.policies.mfaPolicy(org.id)).required.admin, true, 'admins need MFA by default');
-    await dir.policies.setMfaRequired(ctx, { radius: true });
-    t.equal((await dir.policies.mfaPolicy(org.id)).required.radius, true);
+    t.equal((await dir.policies.mfaPolicy(org.id)).mode.admin, 'required', 'admins need MFA by default');
+    await dir.policies.setMfaModes(ctx, { radius: 'required' });
+    t.equal((await dir.policies.mfaPolicy(org.id)).mode.radius, 'required');
+    await t.rejects(dir.policies.setMfaModes(ctx, { ldap: true } as never), { code: 'invalid_input', field: 'mode.ldap' });
+    await t.rejects(dir.policies.setMfaModes(ctx, { telnet: 'off' } as never), { code: 'invalid_input', field: 'mode.telnet' });
     t.same(await dir.policies.ssoSessionPolicy(org.id), { maxAgeMinutes: 480, idleMinutes: 60 }, 'SSO session defaults: the former sso.* config defaults');
     t.same(await dir.policies.setSsoSessionPolicy(ctx, { idleMinutes: 15 }), { maxAgeMinutes: 480, idleMinutes: 15 });
     await t.rejects(dir.policies.setSsoSessionPolicy(ctx, { maxAgeMinutes: 1 }), { code: 'invalid_input', field: 'maxAgeMinutes' });
@@ -48,9 +50,20 @@ for (const backend of backends) {
     const events = await dir.audit.list({ orgId: org.id, limit: 100 });
     t.same(events.filter((e) => e.eventType.startsWith('policy.')).map((e) => [e.eventType, e.changes]), [
       ['policy.password.updated', { minLength: { from: 8, to: 12 }, historyCount: { from: 3, to: 5 } }],
-      ['policy.mfa.updated', { required: { from: { admin: true, portal: false, sso: false, radius: false, ldap: false, host: false }, to: { admin: true, portal: false, sso: false, radius: true, ldap: false, host: false } } }],
+      ['policy.mfa.updated', { mode: { from: { admin: 'required', portal: 'off', sso: 'off', radius: 'off', ldap: 'off' }, to: { admin: 'required', portal: 'off', sso: 'off', radius: 'required', ldap: 'off' } } }],
       ['policy.sso_session.updated', { idleMinutes: { from: 60, to: 15 } }],
     ]);
+  });
+
+  t.test(`an MFA policy stored before modes existed reads as required / off (${backend})`, async (t) => {
+    const { dir, ctx, org, close } = await testDirectory(backend);
+    t.teardown(close);
+    const legacy = { required: { admin: false, ldap: true, radius: false, telnet: true }, mode: { sso: 'sometimes' } };
+    await dir.deps.db('policies').insert({ org_id: org.id, kind: 'mfa', value: JSON.stringify(legacy), updated_at: Date.now() });
+    t.same((await dir.policies.mfaPolicy(org.id)).mode, { admin: 'off', portal: 'off', sso: 'off', radius: 'off', ldap: 'required' }, 'unknown services and values fall back to the defaults');
+    await dir.policies.setMfaModes(ctx, { ldap: 'optional' });
+    const row = await dir.deps.db('policies').where({ org_id: org.id, kind: 'mfa' }).first();
+    t.same(JSON.parse(row.value), { mode: { admin: 'off', portal: 'off', sso: 'off', radius: 'off', ldap: 'optional' } }, 'rewritten in the new form');
   });
 }
 

@@ -5,8 +5,8 @@ import type { Knex } from 'knex';
 import { mutate, now, read, type Deps } from './context.js';
 import { CairnError, invalidInput, notFound, policyViolation } from './errors.js';
 import {
-  protocols, type AccessAction, type AccessRule, type ActionContext, type IpList, type MfaPolicy,
-  type PasswordPolicy, type Protocol, type SsoSessionPolicy,
+  mfaModes, protocols, type AccessAction, type AccessRule, type ActionContext, type IpList, type MfaMode,
+  type MfaPolicy, type PasswordPolicy, type Protocol, type SsoSessionPolicy,
 } from './types.js';
 
 export const defaultPasswordPolicy: PasswordPolicy = {
@@ -20,7 +20,7 @@ export const defaultPasswordPolicy: PasswordPolicy = {
 };
 
 export const defaultMfaPolicy: MfaPolicy = {
-  required: { admin: true, portal: false, sso: false, radius: false, ldap: false, host: false },
+  mode: { admin: 'required', portal: 'off', sso: 'off', radius: 'off', ldap: 'off' },
 };
 
 export const defaultSsoSessionPolicy: SsoSessionPolicy = {
@@ -36,6 +36,21 @@ export const ssoSessionPolicyLimits: Record<keyof SsoSessionPolicy, [number, num
 function integerSetting(key: string, value: unknown, [min, max]: [number, number]): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw invalidInput(key, `must be an integer from ${min} to ${max}`);
   return value;
+}
+
+const mfaStrength: Record<MfaMode, number> = { off: 0, optional: 1, required: 2 };
+
+/**
+ * The stored MFA policy, read tolerantly: before modes existed it was `required: {ldap: true}`
+ * (true reads as required, false as off); unknown services and values fall back to the default.
+ */
+function readMfaPolicy(stored: { mode?: Record<string, unknown>; required?: Record<string, unknown> }): MfaPolicy {
+  const legacy = Object.entries(stored.required ?? {}).map(([p, v]) => [p, v === true ? 'required' : v === false ? 'off' : v] as const);
+  const mode = { ...defaultMfaPolicy.mode };
+  for (const [p, v] of [...legacy, ...Object.entries(stored.mode ?? {})]) {
+    if (protocols.includes(p as Protocol) && mfaModes.includes(v as MfaMode)) mode[p as Protocol] = v as MfaMode;
+  }
+  return { mode };
 }
 
 const passwordPolicyLimits: Record<keyof PasswordPolicy, [number, number]> = {
@@ -204,20 +219,21 @@ export class Policies {
   }
 
   mfaPolicy(orgId: string): Promise<MfaPolicy> {
-    return this.#get(orgId, 'mfa', defaultMfaPolicy).then((p) => ({ required: { ...defaultMfaPolicy.required, ...p.required } }));
+    return this.#get<Parameters<typeof readMfaPolicy>[0]>(orgId, 'mfa', {}).then(readMfaPolicy);
   }
 
-  async setMfaRequired(ctx: ActionContext, required: Partial<Record<Protocol, boolean>>): Promise<MfaPolicy> {
+  /** Set the MFA mode of some services; the others keep theirs. */
+  async setMfaModes(ctx: ActionContext, modes: Partial<Record<Protocol, MfaMode>>): Promise<MfaPolicy> {
     const before = await this.mfaPolicy(ctx.orgId);
-    for (const [k, v] of Object.entries(required)) {
-      if (!protocols.includes(k as Protocol)) throw invalidInput(`required.${k}`, 'unknown protocol');
-      if (typeof v !== 'boolean') throw invalidInput(`required.${k}`, 'must be true or false');
+    for (const [k, v] of Object.entries(modes)) {
+      if (!protocols.includes(k as Protocol)) throw invalidInput(`mode.${k}`, 'unknown protocol');
+      if (!mfaModes.includes(v)) throw invalidInput(`mode.${k}`, `must be one of ${mfaModes.join(', ')}`);
     }
-    const after: MfaPolicy = { required: { ...before.required, ...required } };
+    const after: MfaPolicy = { mode: { ...before.mode, ...modes } };
     await this.#set(ctx, 'mfa', before, after);
-    // Reported loudly: turning MFA off is what an attacker with admin rights does first.
-    if (Object.entries(required).some(([k, v]) => !v && before.required[k as Protocol])) {
-      this.#d.log.warn({ orgId: ctx.orgId, actor: ctx.actor, required: after.required }, 'MFA requirement turned OFF');
+    // Reported loudly: weakening MFA is what an attacker with admin rights does first.
+    if (protocols.some((p) => mfaStrength[after.mode[p]] < mfaStrength[before.mode[p]])) {
+      this.#d.log.warn({ orgId: ctx.orgId, actor: ctx.actor, mode: after.mode }, 'MFA requirement weakened');
     }
     return after;
   }

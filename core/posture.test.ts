@@ -19,7 +19,7 @@ for (const backend of backends) {
     await new ApiKeys(dir.deps).create(actx, { name: 'open', role: 'read_only' }, 'administrator');
     await new ApiKeys(dir.deps).create(actx, { name: 'long', role: 'read_only', expiresInDays: 300, allowedCidrs: ['10.0.0.0/8'] }, 'administrator');
     for (let i = 0; i < 3; i++) await dir.admins.create(ctx, { username: `root${i}`, role: 'administrator', password: 'Admin-password-123' });
-    await dir.policies.setMfaRequired(ctx, { admin: false, radius: true });
+    await dir.policies.setMfaModes(ctx, { admin: 'off', radius: 'required' });
     await dir.policies.setPasswordPolicy(ctx, { lockoutThreshold: 0 });
     s = await status();
     t.equal(s.api_keys_ip_restricted, 'fail');

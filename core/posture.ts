@@ -3,6 +3,7 @@
 // which framework controls it evidences.
 import type { Directory } from './index.js';
 import { ApiKeys } from './api-keys.js';
+import type { MfaMode } from './types.js';
 
 export interface PostureCheck {
   id: string;
@@ -21,6 +22,13 @@ export interface PostureReport {
   failed: number;
   checks: PostureCheck[];
 }
+
+// "optional" does not pass: a user who never enrols keeps signing in with a password alone.
+const mfaFinding = (service: string, mode: MfaMode) => ({
+  required: `${service} logins require a second factor.`,
+  optional: `${service} logins require a second factor only from users who enrolled one; the others sign in with a password alone.`,
+  off: `${service} logins accept a password alone.`,
+})[mode];
 
 const fw = (cis: string[], nist80053: string[], hipaa: string[], gdpr: string[] = ['Art. 32(1)(b)']) => ({ cis, nist80053, hipaa, gdpr });
 
@@ -41,8 +49,8 @@ export async function postureReport(dir: Directory, orgId: string): Promise<Post
   };
 
   check({
-    id: 'admin_mfa_required', ok: mfa.required.admin, title: 'MFA is required for administrators',
-    finding: mfa.required.admin ? 'Admin logins require TOTP.' : 'Admin logins accept a password alone.',
+    id: 'admin_mfa_required', ok: mfa.mode.admin === 'required', title: 'MFA is required for administrators',
+    finding: mfaFinding('Admin', mfa.mode.admin),
     why: 'A stolen administrator password alone must not give control of the directory.',
     frameworks: fw(['6.5'], ['IA-2(1)'], ['164.312(d)']),
   });
@@ -76,8 +84,8 @@ export async function postureReport(dir: Directory, orgId: string): Promise<Post
   });
   for (const proto of ['radius', 'sso'] as const) {
     check({
-      id: `${proto}_mfa_required`, ok: mfa.required[proto], title: `MFA is required for ${proto === 'radius' ? 'RADIUS (VPN, WiFi)' : 'SSO applications'}`,
-      finding: mfa.required[proto] ? `${proto} logins require a second factor.` : `${proto} logins accept a password alone.`,
+      id: `${proto}_mfa_required`, ok: mfa.mode[proto] === 'required', title: `MFA is required for ${proto === 'radius' ? 'RADIUS (VPN, WiFi)' : 'SSO applications'}`,
+      finding: mfaFinding(proto === 'radius' ? 'RADIUS' : 'SSO', mfa.mode[proto]),
       why: proto === 'radius' ? 'Remote network access is the first thing an attacker with a password tries.' : 'SaaS applications hold the organization\'s data.',
       frameworks: fw(proto === 'radius' ? ['6.4'] : ['6.3'], ['IA-2(1)', 'IA-2(2)'], ['164.312(d)']),
     });

@@ -82,8 +82,8 @@ export interface ServiceAccount {
   updatedAt: Date;
 }
 
-export type Protocol = 'ldap' | 'radius' | 'sso' | 'portal' | 'admin' | 'host';
-export const protocols: readonly Protocol[] = ['ldap', 'radius', 'sso', 'portal', 'admin', 'host'];
+export type Protocol = 'ldap' | 'radius' | 'sso' | 'portal' | 'admin';
+export const protocols: readonly Protocol[] = ['ldap', 'radius', 'sso', 'portal', 'admin'];
 
 export interface PasswordPolicy {
   minLength: number;
@@ -99,9 +99,16 @@ export interface PasswordPolicy {
   lockoutMinutes: number;
 }
 
+/**
+ * How a service asks for a second factor: from everyone (unenrolled users enrol first or are
+ * refused), only from users who have enrolled one, or never.
+ */
+export type MfaMode = 'required' | 'optional' | 'off';
+export const mfaModes: readonly MfaMode[] = ['required', 'optional', 'off'];
+
 export interface MfaPolicy {
-  /** Where a second factor is required. */
-  required: Record<Protocol, boolean>;
+  /** Per service: how it asks for a second factor. */
+  mode: Record<Protocol, MfaMode>;
 }
 
 /** How long a browser stays signed in to SSO (login pages, portal, OIDC and SAML). */

@@ -129,7 +129,7 @@ for (const backend of backends) {
     t.test('TOTP: appended code, separate code, no replay, recovery codes once', async (t) => {
       await dir.users.unlock(ctx, alice.id);
       const secret = await enrol(td, alice.id);
-      await dir.policies.setMfaRequired(ctx, { ldap: true, sso: true });
+      await dir.policies.setMfaModes(ctx, { ldap: 'required', sso: 'required' });
       t.same(await dir.authenticate(req(td)), { decision: 'deny', reason: 'mfa_required' }, 'password alone is not enough');
       const code = totpCode(secret);
       const withCode = req(td, { credential: { kind: 'password', password: PW + code, otpAppended: true } });
@@ -156,19 +156,57 @@ for (const backend of backends) {
       t.match(await dir.authenticate(rc), { decision: 'allow', mfa: 'recovery_code' });
       t.same(await dir.authenticate(rc), { decision: 'deny', reason: 'mfa_invalid' }, 'a recovery code works once');
       await dir.users.unlock(ctx, alice.id);
-      await dir.policies.setMfaRequired(ctx, { ldap: false, sso: false });
+      await dir.policies.setMfaModes(ctx, { ldap: 'off', sso: 'off' });
+    });
+
+    t.test('MFA modes: required, optional, off × enrolled or not × with or without a code', async (t) => {
+      // decision (and second factor, or deny reason) for: enrolled without code, enrolled with
+      // code, unenrolled without code, unenrolled with a code it cannot have.
+      const expected = {
+        required: [['deny', 'mfa_required'], ['allow', 'totp'], ['deny', 'mfa_not_enrolled'], ['deny', 'mfa_not_enrolled']],
+        optional: [['deny', 'mfa_required'], ['allow', 'totp'], ['allow', null], ['allow', null]],
+        off: [['allow', null], ['allow', null], ['allow', null], ['allow', null]],
+      } as const;
+      const outcome = (r: Awaited<ReturnType<typeof dir.authenticate>>) => (r.decision === 'allow' ? ['allow', r.mfa] : r.decision === 'deny' ? ['deny', r.reason] : [r.decision, r.kind]);
+      for (const [mode, [enrolledNoCode, enrolledCode, plainNoCode, plainCode]] of Object.entries(expected)) {
+        // Users of their own per mode: each TOTP step is accepted once.
+        const enrolled = await dir.users.create(ctx, { username: `enrolled-${mode}`, password: PW });
+        const plain = await dir.users.create(ctx, { username: `plain-${mode}`, password: PW });
+        const secret = await enrol(td, enrolled.id);
+        await dir.policies.setMfaModes(ctx, { ldap: mode as keyof typeof expected });
+        const bind = (username: string, otp?: string) => dir.authenticate(req(td, { username, credential: { kind: 'password', password: PW, ...(otp ? { otp } : {}) } }));
+        t.same(outcome(await bind(enrolled.username)), enrolledNoCode, `${mode}, enrolled, password alone`);
+        t.same(outcome(await bind(enrolled.username, totpCode(secret))), enrolledCode, `${mode}, enrolled, password and code`);
+        t.same(outcome(await bind(plain.username)), plainNoCode, `${mode}, not enrolled, password alone`);
+        t.same(outcome(await bind(plain.username, '123456')), plainCode, `${mode}, not enrolled, password and a code`);
+      }
+
+      // Optional with a second round trip: the enrolled are asked for their code, the others
+      // are not sent to enrol (that is what required does).
+      await dir.policies.setMfaModes(ctx, { sso: 'optional' });
+      const sso = (username: string) => dir.authenticate(req(td, { username, protocol: 'sso', challengeSupported: true }));
+      t.match(await sso('enrolled-optional'), { decision: 'challenge', kind: 'totp' });
+      t.match(await sso('plain-optional'), { decision: 'allow', mfa: null });
+      // A conditional-access rule that demands MFA still wins over optional.
+      const zone = await dir.policies.createIpList(ctx, { name: 'mfa-zone', cidrs: ['198.51.100.0/24'] });
+      const rule = await dir.policies.createAccessRule(ctx, { name: 'mfa-zone', priority: 1, protocol: 'ldap', groupId: null, ipListId: zone.id, negateIpList: false, action: 'require_mfa' });
+      await dir.policies.setMfaModes(ctx, { ldap: 'optional' });
+      t.same(await dir.authenticate(req(td, { username: 'plain-optional', clientIp: '198.51.100.7' })), { decision: 'deny', reason: 'mfa_not_enrolled' });
+      await dir.policies.deleteAccessRule(ctx, rule.id);
+      await dir.policies.deleteIpList(ctx, zone.id);
+      await dir.policies.setMfaModes(ctx, { ldap: 'off', sso: 'off' });
     });
 
     t.test('twenty parallel uses of one code: exactly one wins', async (t) => {
       const bob = await dir.users.create(ctx, { username: 'bob', password: PW });
       const secret = await enrol(td, bob.id);
-      await dir.policies.setMfaRequired(ctx, { radius: true });
+      await dir.policies.setMfaModes(ctx, { radius: 'required' });
       const code = totpCode(secret);
       const results = await Promise.all(
         Array.from({ length: 20 }, () => dir.authenticate({ ...req(td, { username: 'bob', protocol: 'radius' }), credential: { kind: 'password', password: PW, otp: code } })),
       );
       t.equal(results.filter((r) => r.decision === 'allow').length, 1);
-      await dir.policies.setMfaRequired(ctx, { radius: false });
+      await dir.policies.setMfaModes(ctx, { radius: 'off' });
     });
 
     t.test('verified-credential cache: skips argon2, dies with a password change or suspension', async (t) => {

@@ -6,7 +6,7 @@ import { hashToken, randomToken } from '../crypto/tokens.js';
 import { matchTotp } from '../crypto/totp.js';
 import type { Grants } from '../resources.js';
 import type { Policies } from '../policies.js';
-import type { Protocol, ResourceRef, User } from '../types.js';
+import type { AccessAction, MfaMode, Protocol, ResourceRef, User } from '../types.js';
 import { USERNAME_RE, type UserRow, type Users } from '../users.js';
 
 export type Credential =
@@ -50,8 +50,17 @@ export type AuthResult =
   | { decision: 'deny'; reason: DenyReason }
   | { decision: 'challenge'; kind: ChallengeKind; token: string; userId: string };
 
+/**
+ * Whether a sign-in needs a second factor — the one MFA decision for every service: always
+ * under `required` or a conditional-access rule that demands it, under `optional` only from
+ * users who have enrolled one, never under `off`. Service accounts never come here.
+ */
+export function secondFactorNeeded(mode: MfaMode, totpEnrolled: boolean, accessAction: AccessAction = 'allow'): boolean {
+  return mode === 'required' || accessAction === 'require_mfa' || (mode === 'optional' && totpEnrolled);
+}
+
 const eventTypes: Record<Protocol, string> = {
-  ldap: 'ldap.bind', radius: 'radius.auth', sso: 'sso.login', portal: 'portal.login', admin: 'admin.login', host: 'host.login',
+  ldap: 'ldap.bind', radius: 'radius.auth', sso: 'sso.login', portal: 'portal.login', admin: 'admin.login',
 };
 const CHALLENGE_TTL_MS = 5 * 60_000;
 const RECOVERY_RE = /^[0-9a-f]{20}$/;
@@ -165,7 +174,7 @@ export class Authenticator {
     const user = await this.#users.get(req.orgId, row.id);
     const access = await this.#policies.evaluateAccess(req.orgId, req.protocol, user.groupIds, req.clientIp);
     const mfaPolicy = await this.#policies.mfaPolicy(req.orgId);
-    const mfaRequired = mfaPolicy.required[req.protocol] || access.action === 'require_mfa';
+    const mfaNeeded = secondFactorNeeded(mfaPolicy.mode[req.protocol], user.totpEnrolled, access.action);
 
     let otp: string | undefined;
     let mfa: MfaType | null = null;
@@ -173,7 +182,7 @@ export class Authenticator {
       let password = cred.password;
       otp = cred.otp;
       // "password123456": the code rides on the password when the protocol has no second field.
-      if (cred.otpAppended && mfaRequired && user.totpEnrolled && otp === undefined) {
+      if (cred.otpAppended && mfaNeeded && user.totpEnrolled && otp === undefined) {
         const m = /^([\s\S]*?)(\d{6})$/.exec(password);
         if (m) {
           password = m[1]!;
@@ -211,7 +220,7 @@ export class Authenticator {
     }
     if (access.action === 'deny') return deny('access_rule', who);
 
-    if (mfaRequired && mfa === null) {
+    if (mfaNeeded && mfa === null) {
       if (!user.totpEnrolled) {
         if (req.challengeSupported) return this.#challenge(req, row, 'totp_enroll', audit, 'mfa_not_enrolled');
         return deny('mfa_not_enrolled', who);

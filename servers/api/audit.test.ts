@@ -84,7 +84,7 @@ for (const backend of backends) {
     await step('rotate sso secret', 'POST', `/sso-apps/${app.app.id}/client-secret`, A, undefined, 'sso_app.secret_rotated');
     await step('delete sso app', 'DELETE', `/sso-apps/${app.app.id}`, A, undefined, 'sso_app.deleted');
     await step('password policy', 'PATCH', '/policies/password', A, { minLength: 12 }, 'policy.password.updated');
-    await step('mfa policy', 'PATCH', '/policies/mfa', A, { required: { radius: true } }, 'policy.mfa.updated');
+    await step('mfa policy', 'PATCH', '/policies/mfa', A, { mode: { radius: 'required' } }, 'policy.mfa.updated');
     await step('sso session policy', 'PATCH', '/policies/sso-session', A, { idleMinutes: 30 }, 'policy.sso_session.updated');
     const ad = await step('create admin', 'POST', '/admins', A, { username: 'helper', role: 'help_desk', password: 'Helper-password-1' }, 'admin.created');
     await step('patch admin', 'PATCH', `/admins/${ad.id}`, A, { role: 'read_only' }, 'admin.updated');

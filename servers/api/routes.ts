@@ -453,16 +453,16 @@ export const routes: RouteDef[] = [
     },
   },
   {
-    method: 'GET', url: '/policies/mfa', permission: 'policies.read', tag: 'policies', summary: 'Where a second factor is required.',
+    method: 'GET', url: '/policies/mfa', permission: 'policies.read', tag: 'policies', summary: 'How each service asks for a second factor (required / optional / off).',
     schema: { response: R(200, S.MfaPolicySchema) },
     handler: async (_req, reply, c) => withEtag(reply, await c.dir.policies.mfaPolicy(c.orgId)),
   },
   {
-    method: 'PATCH', url: '/policies/mfa', permission: 'policies.write', tag: 'policies', summary: 'Change where MFA is required (turning it off is audited and logged at warn).',
+    method: 'PATCH', url: '/policies/mfa', permission: 'policies.write', tag: 'policies', summary: 'Change the MFA mode of services (weakening one is audited and logged at warn).',
     schema: { body: S.MfaPolicyPatch, response: R(200, S.MfaPolicySchema) },
     handler: async (req, reply, c) => {
       checkIfMatch(req, await c.dir.policies.mfaPolicy(c.orgId));
-      return withEtag(reply, await c.dir.policies.setMfaRequired(c.actx, req.body.required));
+      return withEtag(reply, await c.dir.policies.setMfaModes(c.actx, req.body.mode));
     },
   },
   {

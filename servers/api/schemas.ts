@@ -4,7 +4,7 @@
 // problem names the field). Response schemas decide what is serialised: nothing unlisted leaves.
 import { Type, type TSchema } from '@sinclair/typebox';
 import {
-  adminRoles, eapMethods, oidcScopes, permissions, protocols, ssoSessionPolicyLimits,
+  adminRoles, eapMethods, mfaModes, oidcScopes, permissions, protocols, ssoSessionPolicyLimits,
   type Admin, type ApiKey, type AccessRule, type Group, type IpList, type RadiusClient, type RadiusNetwork, type ServiceAccount, type SsoApp, type System, type User,
 } from '../../core/index.js';
 
@@ -255,10 +255,11 @@ export const PasswordPolicyPatch = Type.Object({
   maxAgeDays: Type.Optional(Type.Integer({ minimum: 0, maximum: 3650 })), lockoutThreshold: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
   lockoutMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 10080 })),
 }, { ...strict, minProperties: 1 });
-const MfaRequired = Type.Object(Object.fromEntries(protocols.map((p) => [p, Type.Boolean()])), strict);
-const MfaRequiredPatch = Type.Object(Object.fromEntries(protocols.map((p) => [p, Type.Optional(Type.Boolean())])), { ...strict, minProperties: 1 });
-export const MfaPolicySchema = Type.Object({ required: MfaRequired }, strict);
-export const MfaPolicyPatch = Type.Object({ required: MfaRequiredPatch }, strict);
+const MfaMode = Type.Union(mfaModes.map((m) => Type.Literal(m)), { description: 'required: everyone; optional: users who enrolled TOTP; off: nobody' });
+const MfaModes = Type.Object(Object.fromEntries(protocols.map((p) => [p, MfaMode])), strict);
+const MfaModesPatch = Type.Object(Object.fromEntries(protocols.map((p) => [p, Type.Optional(MfaMode)])), { ...strict, minProperties: 1 });
+export const MfaPolicySchema = Type.Object({ mode: MfaModes }, strict);
+export const MfaPolicyPatch = Type.Object({ mode: MfaModesPatch }, strict);
 
 export const SsoSessionPolicySchema = Type.Object({ maxAgeMinutes: Type.Integer(), idleMinutes: Type.Integer() }, strict);
 export const SsoSessionPolicyPatch = Type.Object({

@@ -41,7 +41,7 @@ const validBodies: Record<string, Record<string, unknown>> = {
   'PATCH /access-rules/:id': { priority: 5 },
   'POST /access-rules': { name: 'r', priority: 1, protocol: '*', action: 'deny' },
   'PATCH /policies/password': { minLength: 12 },
-  'PATCH /policies/mfa': { required: { radius: true } },
+  'PATCH /policies/mfa': { mode: { radius: 'required' } },
   'PATCH /policies/sso-session': { idleMinutes: 30 },
   'POST /admins': { username: 'a', role: 'read_only', password: 'Long-enough-password' },
   'PATCH /admins/:id': { email: null },
@@ -77,8 +77,8 @@ t.test('mass assignment and read-only fields are refused, naming the field', asy
   }
   t.ok(n > 300, `${n} combinations refused`);
   // Nested unknown fields are named with their path.
-  const nested = await h.c.call('PATCH', `${P}/policies/mfa`, { token: A, body: { required: { radius: true, telnet: true } } });
-  t.equal(nested.json.field, 'required.telnet');
+  const nested = await h.c.call('PATCH', `${P}/policies/mfa`, { token: A, body: { mode: { radius: 'required', telnet: 'required' } } });
+  t.equal(nested.json.field, 'mode.telnet');
   // Wrong types name the field too, and never echo the value.
   const typed = await h.c.call('POST', `${P}/users`, { token: A, body: { username: 'ok', mustChangePassword: 'yes-canary' } });
   t.equal(typed.json.field, 'mustChangePassword');

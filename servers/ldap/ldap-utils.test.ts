@@ -278,14 +278,21 @@ for (const backend of backends) {
       t.same(entries(r.stdout), [], 'a deleted service account disappears');
     });
 
+    /** Enrol alice's TOTP for one subtest, confirmed with the previous step's code so the current one is unused. */
+    const enrolAlice = async (sub: Pick<typeof t, 'teardown'>) => {
+      const { dir, ctx } = fx.t;
+      const { secret } = await dir.users.beginTotp(ctx, fx.users.alice!.id);
+      await dir.users.confirmTotp(ctx, fx.users.alice!.id, totpCode(secret, Date.now() / 1000 - 30));
+      sub.teardown(() => dir.users.resetTotp(ctx, fx.users.alice!.id));
+      return secret;
+    };
+
     await t.test('MFA required for LDAP: password + appended TOTP; service accounts exempt', async (t) => {
       const { dir, ctx, org } = fx.t;
       const alice = fx.users.alice!;
-      const { secret } = await dir.users.beginTotp(ctx, alice.id);
-      const step = Math.floor(Date.now() / 30_000);
-      await dir.users.confirmTotp(ctx, alice.id, totpCode(secret, (step - 1) * 30));
-      await dir.policies.setMfaRequired(ctx, { ldap: true });
-      t.teardown(() => dir.policies.setMfaRequired(ctx, { ldap: false }));
+      const secret = await enrolAlice(t);
+      await dir.policies.setMfaModes(ctx, { ldap: 'required' });
+      t.teardown(() => dir.policies.setMfaModes(ctx, { ldap: 'off' }));
       let r = await ldapTool(fx, 'ldapwhoami', [...ldaps, '-D', aliceDn, '-w', fx.passwords.alice]);
       t.equal(r.code, 49, 'password alone refused');
       r = await ldapTool(fx, 'ldapwhoami', [...ldaps, '-D', aliceDn, '-w', fx.passwords.alice + '000000']);
@@ -299,7 +306,22 @@ for (const backend of backends) {
       t.equal(r.code, 0, 'service account exempt');
       const ev = await dir.audit.list({ orgId: org.id, eventType: 'ldap.bind', success: true, actorId: alice.id, limit: 1, order: 'desc' });
       t.equal(ev[0]?.mfaMeta?.type, 'totp');
-      await dir.users.resetTotp(ctx, alice.id);
+    });
+
+    await t.test('MFA optional for LDAP: the enrolled append their code, the others bind with a password', async (t) => {
+      const { dir, ctx } = fx.t;
+      const secret = await enrolAlice(t);
+      await dir.policies.setMfaModes(ctx, { ldap: 'optional' });
+      t.teardown(() => dir.policies.setMfaModes(ctx, { ldap: 'off' }));
+      let r = await ldapTool(fx, 'ldapwhoami', [...ldaps, '-D', aliceDn, '-w', fx.passwords.alice]);
+      t.equal(r.code, 49, 'enrolled user, password alone: refused');
+      r = await ldapTool(fx, 'ldapwhoami', [...ldaps, '-D', aliceDn, '-w', fx.passwords.alice + totpCode(secret)]);
+      t.equal(r.code, 0, `enrolled user, password+code: accepted ${r.stderr}`);
+      t.equal(r.stdout.trim(), `dn:${aliceDn}`);
+      r = await ldapTool(fx, 'ldapwhoami', [...ldaps, '-D', 'bob', '-w', fx.passwords.bob!]);
+      t.equal(r.code, 0, `user without TOTP, password alone: accepted ${r.stderr}`);
+      r = await ldapTool(fx, 'ldapwhoami', [...ldaps, '-D', fx.sssd.dn, '-w', fx.sssd.password]);
+      t.equal(r.code, 0, 'service account exempt');
     });
 
     await t.test('lockout: locked user refused even with the right password; pwdAccountLockedTime shown', async (t) => {

@@ -33,6 +33,7 @@ export async function start(ctx: ServerContext): Promise<RunningLdap> {
       maxConnectionsPerIp: cfg.maxConnectionsPerIp,
       maxMessageBytes: cfg.maxMessageBytes,
       maxOutstandingPerConnection: cfg.maxOutstandingPerConnection,
+      maxOutputBufferBytes: cfg.maxOutputBufferBytes,
       idleTimeoutSeconds: cfg.idleTimeoutSeconds,
       unboundIdleSeconds: cfg.unboundIdleSeconds,
       tlsHandshakeSeconds: cfg.tlsHandshakeSeconds,

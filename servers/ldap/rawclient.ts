@@ -6,14 +6,15 @@ import { BerReader, bool, enumerated, int, octets, readLength, seq, tlv } from '
 
 export const req = {
   bind: (id: number, dn: string, password: string) => seq([int(id), tlv(0x60, [int(3), octets(dn), octets(password, 0x80)])]),
-  search: (id: number, base: string, filter: Buffer, attrs: string[] = [], opts: { scope?: number; sizeLimit?: number; paged?: { size: number; cookie: Buffer } } = {}) =>
+  search: (id: number, base: string, filter: Buffer, attrs: string[] = [], opts: { scope?: number; sizeLimit?: number; timeLimit?: number; paged?: { size: number; cookie: Buffer } } = {}) =>
     seq([
       int(id),
-      tlv(0x63, [octets(base), enumerated(opts.scope ?? 2), enumerated(0), int(opts.sizeLimit ?? 0), int(0), bool(false), filter, seq(attrs.map((a) => octets(a)))]),
+      tlv(0x63, [octets(base), enumerated(opts.scope ?? 2), enumerated(0), int(opts.sizeLimit ?? 0), int(opts.timeLimit ?? 0), bool(false), filter, seq(attrs.map((a) => octets(a)))]),
       ...(opts.paged ? [seq([seq([octets('1.2.840.113556.1.4.319'), octets(seq([int(opts.paged.size), octets(opts.paged.cookie)]))])], 0xa0)] : []),
     ]),
   startTls: (id: number) => seq([int(id), tlv(0x77, [octets('1.3.6.1.4.1.1466.20037', 0x80)])]),
   whoami: (id: number) => seq([int(id), tlv(0x77, [octets('1.3.6.1.4.1.4203.1.11.3', 0x80)])]),
+  abandon: (id: number, target: number) => seq([int(id), int(target, 0x50)]),
   unbind: (id: number) => seq([int(id), Buffer.from([0x42, 0x00])]),
 };
 

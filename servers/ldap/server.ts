@@ -13,6 +13,8 @@ export interface ListenerLimits {
   maxConnectionsPerIp: number;
   maxMessageBytes: number;
   maxOutstandingPerConnection: number;
+  /** Output queued for a client that does not read it; beyond it the connection is closed. */
+  maxOutputBufferBytes: number;
   idleTimeoutSeconds: number;
   unboundIdleSeconds: number;
   tlsHandshakeSeconds: number;
@@ -38,7 +40,6 @@ export interface Handler {
   closed(conn: Connection): void;
 }
 
-const MAX_WRITE_BUFFER = 32 * 1024 * 1024;
 const decodeLimits = { maxFilterDepth: 32, maxFilterNodes: 2048, maxAttributes: 256 };
 
 let nextId = 1;
@@ -54,7 +55,10 @@ class Conn implements Connection {
   upgrading = false;
   handshakeUntil = 0;
   readonly openedAt = Date.now();
+  /** The client's last sign of life: a request received, or our output read (a drain). */
   lastActivity = Date.now();
+  /** Output is queued that the client has not read yet. */
+  awaitingDrain = false;
   outstanding = 0;
   #pending: Buffer = Buffer.alloc(0);
   readonly #srv: LdapListener;
@@ -68,16 +72,19 @@ class Conn implements Connection {
 
   write(buf: Buffer): Promise<void> {
     if (this.closed) return Promise.resolve();
-    if (this.socket.writableLength > MAX_WRITE_BUFFER) {
+    if (this.socket.writableLength > this.#srv.limits.maxOutputBufferBytes) {
       // A client that does not read its results does not get to hold our memory.
       this.close();
       return Promise.resolve();
     }
     if (this.socket.write(buf)) return Promise.resolve();
+    this.awaitingDrain = true;
     return new Promise((resolve) => {
       const done = () => {
         this.socket.off('drain', done);
         this.socket.off('close', done);
+        this.awaitingDrain = false;
+        this.lastActivity = Date.now();
         resolve();
       };
       this.socket.once('drain', done);
@@ -279,7 +286,9 @@ export class LdapListener {
     for (const c of this.#conns) {
       if (c.closed) continue;
       if (c.handshakeUntil && t > c.handshakeUntil) c.close();
-      else if (c.outstanding === 0 && t - c.lastActivity > this.limits.idleTimeoutSeconds * 1000) c.close();
+      // An operation stuck on output the client does not read is no sign of life: a client
+      // that sends a big search and stops reading is idle too, not kept forever.
+      else if ((c.outstanding === 0 || c.awaitingDrain) && t - c.lastActivity > this.limits.idleTimeoutSeconds * 1000) c.close();
       else if (!c.bound && c.outstanding === 0 && t - c.openedAt > this.limits.unboundIdleSeconds * 1000) c.close();
     }
   }

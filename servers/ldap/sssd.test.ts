@@ -148,12 +148,12 @@ refresh_expired_interval = 0
     const { dir, ctx } = fx.t;
     const { secret } = await dir.users.beginTotp(ctx, alice.id);
     await dir.users.confirmTotp(ctx, alice.id, totpCode(secret, Date.now() / 1000 - 30));
-    await dir.policies.setMfaRequired(ctx, { ldap: true });
+    await dir.policies.setMfaModes(ctx, { ldap: 'required' });
     t.not((await pam('alice', fx.passwords.alice!)).code, 0, 'password alone refused');
     t.not((await pam('alice', `${fx.passwords.alice}000000`)).code, 0, 'wrong code refused');
     const ok = await pam('alice', `${fx.passwords.alice}${totpCode(secret)}`);
     t.equal(ok.code, 0, `password+code accepted ${ok.out}`);
-    await dir.policies.setMfaRequired(ctx, { ldap: false });
+    await dir.policies.setMfaModes(ctx, { ldap: 'off' });
     await dir.users.resetTotp(ctx, alice.id);
   });
 

@@ -37,9 +37,9 @@ t.test('EAP with eapol_test', async (t) => {
 
   await t.test('EAP-TTLS/PAP carries the appended TOTP when MFA is required', async (t) => {
     const seed = await enrolTotp(fx, fx.alice.id);
-    await dir.policies.setMfaRequired(ctx, { radius: true });
+    await dir.policies.setMfaModes(ctx, { radius: 'required' });
     t.teardown(async () => {
-      await dir.policies.setMfaRequired(ctx, { radius: false });
+      await dir.policies.setMfaModes(ctx, { radius: 'off' });
       await dir.users.resetTotp(ctx, fx.alice.id);
     });
     t.notOk((await eapolTest(fx, 'ttls-nocode', ttls('alice', PASSWORD))).ok, 'password alone fails');
@@ -65,11 +65,11 @@ t.test('EAP with eapol_test', async (t) => {
     t.notOk(bad.ok, 'wrong password fails');
     t.match(bad.stdout, /EAP-MSCHAPV2: failure message: 'Authentication failed' \(retry not allowed, error 691\)/, 'an in-tunnel MSCHAPv2 failure (E=691) the peer understood');
     t.match(bad.stdout, /TLV Result - Failure/);
-    await dir.policies.setMfaRequired(ctx, { radius: true });
+    await dir.policies.setMfaModes(ctx, { radius: 'required' });
     t.notOk((await eapolTest(fx, 'peap-mfa', peap('alice', newPassword, 'MSCHAPV2'))).ok, 'MSCHAPv2 cannot carry a code: refused when MFA is required');
     const mfaEv = (await dir.audit.list({ orgId: org.id, eventType: 'radius.auth', limit: 1, order: 'desc' }))[0]!;
     t.match(mfaEv.reason, /^mfa_/);
-    await dir.policies.setMfaRequired(ctx, { radius: false });
+    await dir.policies.setMfaModes(ctx, { radius: 'off' });
     const failures = await dir.store('auth_failures').where({ user_id: fx.alice.id });
     t.ok(failures.length > 0, 'a wrong MSCHAPv2 response counts as a failed password');
     await dir.users.unlock(ctx, fx.alice.id);

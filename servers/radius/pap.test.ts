@@ -109,8 +109,8 @@ for (const backend of backends) {
 
     await t.test('TOTP appended to the password: accepted once, replay rejected', async (t) => {
       const seed = await enrolTotp(fx, fx.alice.id);
-      await dir.policies.setMfaRequired(ctx, { radius: true });
-      t.teardown(() => dir.policies.setMfaRequired(ctx, { radius: false }));
+      await dir.policies.setMfaModes(ctx, { radius: 'required' });
+      t.teardown(() => dir.policies.setMfaModes(ctx, { radius: 'off' }));
       const plain = await radclient(port, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"` });
       t.equal(plain.reply, 'Access-Reject', 'password alone is not enough');
       const code = totpCode(seed);
@@ -125,10 +125,10 @@ for (const backend of backends) {
 
     await t.test('Access-Challenge round trip', async (t) => {
       const seed = await enrolTotp(fx, fx.alice.id);
-      await dir.policies.setMfaRequired(ctx, { radius: true });
+      await dir.policies.setMfaModes(ctx, { radius: 'required' });
       await fx.repo.updateNetwork(ctx, fx.network.id, { mfaMode: 'challenge' });
       t.teardown(async () => {
-        await dir.policies.setMfaRequired(ctx, { radius: false });
+        await dir.policies.setMfaModes(ctx, { radius: 'off' });
         await fx.repo.updateNetwork(ctx, fx.network.id, { mfaMode: 'appended' });
       });
       const first = await radclient(port, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"` });

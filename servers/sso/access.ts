@@ -1,7 +1,7 @@
 // The decision when a browser that already has an SSO session reaches an app: the same facts
 // the core's authenticate() checks after the password (state, group grant, access rules, MFA
 // policy), without asking for the password again. Every decision is audited.
-import { isCairnError, type Directory, type Org, type SsoApp, type User } from '../../core/index.js';
+import { isCairnError, secondFactorNeeded, type Directory, type Org, type SsoApp, type User } from '../../core/index.js';
 import type { SsoSession } from './session.js';
 
 export type SessionDecision = { ok: true; user: User } | { ok: false; reason: 'gone' | 'not_assigned' | 'access_rule' | 'reauth' };
@@ -30,7 +30,7 @@ export async function authorizeSession(dir: Directory, org: Org, sess: Pick<SsoS
     return { ok: false, reason: 'access_rule' };
   }
   const mfaPolicy = await dir.policies.mfaPolicy(org.id);
-  if ((mfaPolicy.required.sso || access.action === 'require_mfa') && !sess.mfa) return { ok: false, reason: 'reauth' };
+  if (secondFactorNeeded(mfaPolicy.mode.sso, user.totpEnrolled, access.action) && !sess.mfa) return { ok: false, reason: 'reauth' };
   if (opts.auditSuccess !== false) await audit(true, null);
   return { ok: true, user };
 }

@@ -36,7 +36,7 @@ await dir().groups.addMember(cairn.ctx, staff.id, alice.id);
 // TOTP for alice, confirmed with the previous step's code so the current one is still fresh.
 const { secret } = await dir().users.beginTotp(cairn.ctx, alice.id);
 const { recoveryCodes } = await dir().users.confirmTotp(cairn.ctx, alice.id, totpCode(secret, Date.now() / 1000 - 30));
-await dir().policies.setMfaRequired(cairn.ctx, { sso: true });
+await dir().policies.setMfaModes(cairn.ctx, { sso: 'required' });
 
 const { app, clientSecret } = await dir().sso.apps.create(cairn.ctx, {
   type: 'oidc', name: 'wiki', displayName: 'Team wiki', launchUrl: `${RP}/`, groupIds: [staff.id],

@@ -20,7 +20,7 @@ const carol = await dir.users.create(ctx, { username: 'carol', displayName: 'Car
 await dir.groups.addMember(ctx, staff.id, carol.id);
 await dir.users.create(ctx, { username: 'dave', displayName: 'Dave', password: DAVE_PW, mustChangePassword: true });
 await dir.sso.apps.create(ctx, { type: 'oidc', name: 'wiki', displayName: 'Team wiki', launchUrl: 'https://wiki.example.com/', groupIds: [staff.id], settings: { redirectUris: ['https://wiki.example.com/cb'] } });
-await dir.policies.setMfaRequired(ctx, { portal: true });
+await dir.policies.setMfaModes(ctx, { portal: 'required' });
 
 const browser = await launchBrowser();
 t.teardown(() => browser.close());

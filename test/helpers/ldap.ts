@@ -9,7 +9,7 @@ import { start as startLdap, type RunningLdap } from '../../servers/ldap/main.js
 
 export interface LdapFixture {
   t: Started;
-  /** The LDAP server itself, when started with `direct: true`. */
+  /** The LDAP server itself, when started with `direct: true` or `seed`. */
   ldap: RunningLdap | null;
   ldapUrl: string;
   ldapsUrl: string;
@@ -28,12 +28,19 @@ export const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UO
 /**
  * Default: Cairn as `cairn serve` runs it (servers/all.ts). `direct: true` starts the LDAP server
  * from its main.ts beside the same directory, so that a test can read its live connection count.
+ * `seed` fills the store before the LDAP view loads (bulk rows written past the change feed).
  */
-export async function ldapFixture(backend: Backend = 'sqlite', ldapOverrides: Record<string, unknown> = {}, opts: { direct?: boolean; overrides?: Record<string, unknown> } = {}): Promise<LdapFixture> {
-  const t = await start({ only: opts.direct ? [] : ['ldap'], backend, overrides: { ...opts.overrides, ldap: { port: 0, ldapsPort: 0, ...ldapOverrides } } });
+export async function ldapFixture(
+  backend: Backend = 'sqlite',
+  ldapOverrides: Record<string, unknown> = {},
+  opts: { direct?: boolean; overrides?: Record<string, unknown>; seed?: (t: Started) => Promise<void> } = {},
+): Promise<LdapFixture> {
+  const direct = opts.direct || !!opts.seed;
+  const t = await start({ only: direct ? [] : ['ldap'], backend, overrides: { ...opts.overrides, ldap: { port: 0, ldapsPort: 0, ...ldapOverrides } } });
   let ldap: RunningLdap | null = null;
   try {
-    if (opts.direct) {
+    if (direct) {
+      await opts.seed?.(t);
       ldap = await startLdap({ dir: t.dir, config: t.config, log: t.dir.log, org: t.org, tls: await loadTls(t.config, t.dir.log) });
       Object.assign(t.ports, ldap.ports);
     }
