@@ -1,7 +1,6 @@
 // Admin login (MFA, replay, lockout, rate limits, sessions), failed-credential limits, and the
 // client address behind a trusted proxy or on a dual-stack listener, over real HTTPS.
 import t from 'tap';
-import { totpCode } from '../../core/index.js';
 import { apiClient, startApi } from '../../test/helpers/api.js';
 import { logLines } from '../../test/helpers/directory.js';
 

@@ -10,7 +10,7 @@ import {
 } from '../../core/index.js';
 import type { Config } from '../../config/load.js';
 import { HttpProblem } from './errors.js';
-import { PageQuery } from './schemas.js';
+import { IdParams, NoContent, PageQuery } from './schemas.js';
 
 export type Who =
   | { kind: 'session'; admin: Admin; session: AdminSession }
@@ -165,4 +165,56 @@ export async function pageStored<T extends { id: string }, F extends string>(
   const rows = await fetch({ field: sort.field, desc: sort.desc, ...(after ? { after } : {}) }, limit + 1);
   const page = rows.slice(0, limit);
   return { items: page, nextCursor: rows.length > limit ? encodeSortCursor(sort, page[page.length - 1]!) : null };
+}
+
+/**
+ * A resource's item routes in one declaration: GET `/<path>/:id` (with an ETag), PATCH (If-Match
+ * honoured against the presented current version) and DELETE, each with its own permission and
+ * summary in the table. `update` receives the current item it was checked against.
+ */
+export function itemRoutes<T>(r: {
+  path: string;
+  tag: string;
+  read: Permission;
+  write: Permission;
+  /** PATCH and DELETE refuse API keys (as for admins). */
+  session?: boolean;
+  schema: TSchema;
+  present(item: T): unknown;
+  get(c: Call, id: string): Promise<T>;
+  patch?: { summary: string; body: TSchema; update(c: Call, id: string, body: any, current: T): Promise<T> };
+  remove?: { summary: string; run(c: Call, id: string): Promise<void> };
+  summary: string;
+}): RouteDef[] {
+  const url = `/${r.path}/:id`;
+  const common = { url, tag: r.tag };
+  const write = { ...common, permission: r.write, ...(r.session ? { session: true } : {}) };
+  const routes: RouteDef[] = [{
+    ...common, method: 'GET', permission: r.read, summary: r.summary,
+    schema: { params: IdParams, response: R(200, r.schema) },
+    handler: async (req, reply, c) => withEtag(reply, r.present(await r.get(c, req.params.id))),
+  }];
+  const { patch, remove } = r;
+  if (patch) {
+    routes.push({
+      ...write, method: 'PATCH', summary: patch.summary,
+      schema: { params: IdParams, body: patch.body, response: R(200, r.schema) },
+      handler: async (req, reply, c) => {
+        const current = await r.get(c, req.params.id);
+        checkIfMatch(req, r.present(current));
+        return withEtag(reply, r.present(await patch.update(c, req.params.id, req.body, current)));
+      },
+    });
+  }
+  if (remove) {
+    routes.push({
+      ...write, method: 'DELETE', summary: remove.summary,
+      schema: { params: IdParams, response: R(204, NoContent) },
+      handler: async (req, reply, c) => {
+        await remove.run(c, req.params.id);
+        return ok204(reply);
+      },
+    });
+  }
+  return routes;
 }

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { CairnError, eventToJson, groupSortColumns, postureReport, rolePermissions, systemSortColumns, userSortColumns, type Directory } from '../../core/index.js';
 import {
-  checkIfMatch, decodeCursor, encodeCursor, ok204, pageLimit, pageOf, pageSorted, pageStored, R, sortedListQuery, withEtag, type Call, type RouteDef, type Who,
+  checkIfMatch, decodeCursor, encodeCursor, itemRoutes, ok204, pageLimit, pageOf, pageSorted, pageStored, R, sortedListQuery, withEtag, type Call, type RouteDef, type Who,
 } from './route-kit.js';
 import * as S from './schemas.js';
 import { agentRoutes } from './routes/agent.js';
@@ -15,6 +15,12 @@ import { radiusRoutes } from './routes/radius.js';
 import { ssoRoutes } from './routes/sso.js';
 
 export type { Call, RouteDef, Who } from './route-kit.js';
+
+async function ipListOf(c: Call, id: string) {
+  const list = (await c.dir.policies.ipLists(c.orgId)).find((x) => x.id === id);
+  if (!list) throw new CairnError('not_found', 'IP list not found');
+  return list;
+}
 
 // What each list may be sorted by (the first is its default order).
 const userSort = Object.keys(userSortColumns) as (keyof typeof userSortColumns)[];
@@ -109,27 +115,13 @@ export const routes: RouteDef[] = [
       return withEtag(reply, S.presentUser(await c.dir.users.create(c.actx, req.body)));
     },
   },
-  {
-    method: 'GET', url: '/users/:id', permission: 'users.read', tag: 'users', summary: 'One user (ETag for If-Match).',
-    schema: { params: S.IdParams, response: R(200, S.UserSchema) },
-    handler: async (req, reply, c) => withEtag(reply, S.presentUser(await c.dir.users.get(c.orgId, req.params.id))),
-  },
-  {
-    method: 'PATCH', url: '/users/:id', permission: 'users.write', tag: 'users', summary: 'Change a user\'s attributes (If-Match honoured).',
-    schema: { params: S.IdParams, body: S.UserPatch, response: R(200, S.UserSchema) },
-    handler: async (req, reply, c) => {
-      checkIfMatch(req, S.presentUser(await c.dir.users.get(c.orgId, req.params.id)));
-      return withEtag(reply, S.presentUser(await c.dir.users.update(c.actx, req.params.id, req.body)));
-    },
-  },
-  {
-    method: 'DELETE', url: '/users/:id', permission: 'users.write', tag: 'users', summary: 'Delete and erase a user (the audit trail keeps a pseudonymous id).',
-    schema: { params: S.IdParams, response: R(204, S.NoContent) },
-    handler: async (req, reply, c) => {
-      await c.dir.users.delete(c.actx, req.params.id);
-      return ok204(reply);
-    },
-  },
+  ...itemRoutes({
+    path: 'users', tag: 'users', read: 'users.read', write: 'users.write', schema: S.UserSchema, present: S.presentUser,
+    summary: 'One user (ETag for If-Match).',
+    get: (c, id) => c.dir.users.get(c.orgId, id),
+    patch: { summary: 'Change a user\'s attributes (If-Match honoured).', body: S.UserPatch, update: (c, id, body) => c.dir.users.update(c.actx, id, body) },
+    remove: { summary: 'Delete and erase a user (the audit trail keeps a pseudonymous id).', run: (c, id) => c.dir.users.delete(c.actx, id) },
+  }),
   {
     method: 'POST', url: '/users/:id/password', permission: 'users.credentials', tag: 'users', summary: 'Reset a user\'s password (policy and history apply).',
     schema: { params: S.IdParams, body: S.PasswordReset, response: R(204, S.NoContent) },
@@ -225,27 +217,13 @@ export const routes: RouteDef[] = [
       return withEtag(reply, S.presentGroup(await c.dir.groups.create(c.actx, req.body)));
     },
   },
-  {
-    method: 'GET', url: '/groups/:id', permission: 'groups.read', tag: 'groups', summary: 'One group with its member ids.',
-    schema: { params: S.IdParams, response: R(200, S.GroupSchema) },
-    handler: async (req, reply, c) => withEtag(reply, S.presentGroup(await c.dir.groups.get(c.orgId, req.params.id))),
-  },
-  {
-    method: 'PATCH', url: '/groups/:id', permission: 'groups.write', tag: 'groups', summary: 'Change a group\'s description (If-Match honoured).',
-    schema: { params: S.IdParams, body: S.GroupPatch, response: R(200, S.GroupSchema) },
-    handler: async (req, reply, c) => {
-      checkIfMatch(req, S.presentGroup(await c.dir.groups.get(c.orgId, req.params.id)));
-      return withEtag(reply, S.presentGroup(await c.dir.groups.update(c.actx, req.params.id, req.body)));
-    },
-  },
-  {
-    method: 'DELETE', url: '/groups/:id', permission: 'groups.write', tag: 'groups', summary: 'Delete a group.',
-    schema: { params: S.IdParams, response: R(204, S.NoContent) },
-    handler: async (req, reply, c) => {
-      await c.dir.groups.delete(c.actx, req.params.id);
-      return ok204(reply);
-    },
-  },
+  ...itemRoutes({
+    path: 'groups', tag: 'groups', read: 'groups.read', write: 'groups.write', schema: S.GroupSchema, present: S.presentGroup,
+    summary: 'One group with its member ids.',
+    get: (c, id) => c.dir.groups.get(c.orgId, id),
+    patch: { summary: 'Change a group\'s description (If-Match honoured).', body: S.GroupPatch, update: (c, id, body) => c.dir.groups.update(c.actx, id, body) },
+    remove: { summary: 'Delete a group.', run: (c, id) => c.dir.groups.delete(c.actx, id) },
+  }),
   {
     method: 'PUT', url: '/groups/:id/members/:userId', permission: 'groups.write', tag: 'groups', summary: 'Add a user to a group (idempotent).',
     schema: { params: S.MemberParams, response: R(204, S.NoContent) },
@@ -280,27 +258,13 @@ export const routes: RouteDef[] = [
       return withEtag(reply, S.presentSystem(await c.dir.systems.create(c.actx, req.body)));
     },
   },
-  {
-    method: 'GET', url: '/systems/:id', permission: 'systems.read', tag: 'systems', summary: 'One system.',
-    schema: { params: S.IdParams, response: R(200, S.SystemSchema) },
-    handler: async (req, reply, c) => withEtag(reply, S.presentSystem(await c.dir.systems.get(c.orgId, req.params.id))),
-  },
-  {
-    method: 'PATCH', url: '/systems/:id', permission: 'systems.write', tag: 'systems', summary: 'Change a system (If-Match honoured).',
-    schema: { params: S.IdParams, body: S.SystemPatch, response: R(200, S.SystemSchema) },
-    handler: async (req, reply, c) => {
-      checkIfMatch(req, S.presentSystem(await c.dir.systems.get(c.orgId, req.params.id)));
-      return withEtag(reply, S.presentSystem(await c.dir.systems.update(c.actx, req.params.id, req.body)));
-    },
-  },
-  {
-    method: 'DELETE', url: '/systems/:id', permission: 'systems.write', tag: 'systems', summary: 'Delete a system.',
-    schema: { params: S.IdParams, response: R(204, S.NoContent) },
-    handler: async (req, reply, c) => {
-      await c.dir.systems.delete(c.actx, req.params.id);
-      return ok204(reply);
-    },
-  },
+  ...itemRoutes({
+    path: 'systems', tag: 'systems', read: 'systems.read', write: 'systems.write', schema: S.SystemSchema, present: S.presentSystem,
+    summary: 'One system.',
+    get: (c, id) => c.dir.systems.get(c.orgId, id),
+    patch: { summary: 'Change a system (If-Match honoured).', body: S.SystemPatch, update: (c, id, body) => c.dir.systems.update(c.actx, id, body) },
+    remove: { summary: 'Delete a system.', run: (c, id) => c.dir.systems.delete(c.actx, id) },
+  }),
 
   // LDAP service accounts
   {
@@ -320,33 +284,19 @@ export const routes: RouteDef[] = [
       return { account: S.presentServiceAccount(r.account), password: r.password };
     },
   },
-  {
-    method: 'GET', url: '/service-accounts/:id', permission: 'service_accounts.read', tag: 'service-accounts', summary: 'One service account.',
-    schema: { params: S.IdParams, response: R(200, S.ServiceAccountSchema) },
-    handler: async (req, reply, c) => withEtag(reply, S.presentServiceAccount(await c.dir.serviceAccounts.get(c.orgId, req.params.id))),
-  },
-  {
-    method: 'PATCH', url: '/service-accounts/:id', permission: 'service_accounts.write', tag: 'service-accounts', summary: 'Change a service account\'s description, permissions or state (If-Match honoured).',
-    schema: { params: S.IdParams, body: S.ServiceAccountPatch, response: R(200, S.ServiceAccountSchema) },
-    handler: async (req, reply, c) => {
-      checkIfMatch(req, S.presentServiceAccount(await c.dir.serviceAccounts.get(c.orgId, req.params.id)));
-      return withEtag(reply, S.presentServiceAccount(await c.dir.serviceAccounts.update(c.actx, req.params.id, req.body)));
-    },
-  },
+  ...itemRoutes({
+    path: 'service-accounts', tag: 'service-accounts', read: 'service_accounts.read', write: 'service_accounts.write', schema: S.ServiceAccountSchema, present: S.presentServiceAccount,
+    summary: 'One service account.',
+    get: (c, id) => c.dir.serviceAccounts.get(c.orgId, id),
+    patch: { summary: 'Change a service account\'s description, permissions or state (If-Match honoured).', body: S.ServiceAccountPatch, update: (c, id, body) => c.dir.serviceAccounts.update(c.actx, id, body) },
+    remove: { summary: 'Delete a service account.', run: (c, id) => c.dir.serviceAccounts.delete(c.actx, id) },
+  }),
   {
     method: 'POST', url: '/service-accounts/:id/password', permission: 'service_accounts.write', tag: 'service-accounts', summary: 'Generate a new password (shown once).',
     schema: { params: S.IdParams, response: R(200, S.GeneratedPassword) },
     handler: async (req, reply, c) => {
       reply.header('cache-control', 'no-store');
       return { password: await c.dir.serviceAccounts.resetPassword(c.actx, req.params.id) };
-    },
-  },
-  {
-    method: 'DELETE', url: '/service-accounts/:id', permission: 'service_accounts.write', tag: 'service-accounts', summary: 'Delete a service account.',
-    schema: { params: S.IdParams, response: R(204, S.NoContent) },
-    handler: async (req, reply, c) => {
-      await c.dir.serviceAccounts.delete(c.actx, req.params.id);
-      return ok204(reply);
     },
   },
 
@@ -370,33 +320,13 @@ export const routes: RouteDef[] = [
       return S.presentIpList(await c.dir.policies.createIpList(c.actx, req.body));
     },
   },
-  {
-    method: 'GET', url: '/ip-lists/:id', permission: 'policies.read', tag: 'policies', summary: 'One IP list.',
-    schema: { params: S.IdParams, response: R(200, S.IpListSchema) },
-    handler: async (req, reply, c) => {
-      const l = (await c.dir.policies.ipLists(c.orgId)).find((x) => x.id === req.params.id);
-      if (!l) throw new CairnError('not_found', 'IP list not found');
-      return withEtag(reply, S.presentIpList(l));
-    },
-  },
-  {
-    method: 'PATCH', url: '/ip-lists/:id', permission: 'policies.write', tag: 'policies', summary: 'Rename an IP list or replace its CIDRs (If-Match honoured).',
-    schema: { params: S.IdParams, body: S.IpListPatch, response: R(200, S.IpListSchema) },
-    handler: async (req, reply, c) => {
-      const cur = (await c.dir.policies.ipLists(c.orgId)).find((x) => x.id === req.params.id);
-      if (!cur) throw new CairnError('not_found', 'IP list not found');
-      checkIfMatch(req, S.presentIpList(cur));
-      return withEtag(reply, S.presentIpList(await c.dir.policies.updateIpList(c.actx, req.params.id, req.body)));
-    },
-  },
-  {
-    method: 'DELETE', url: '/ip-lists/:id', permission: 'policies.write', tag: 'policies', summary: 'Delete an IP list that no access rule uses.',
-    schema: { params: S.IdParams, response: R(204, S.NoContent) },
-    handler: async (req, reply, c) => {
-      await c.dir.policies.deleteIpList(c.actx, req.params.id);
-      return ok204(reply);
-    },
-  },
+  ...itemRoutes({
+    path: 'ip-lists', tag: 'policies', read: 'policies.read', write: 'policies.write', schema: S.IpListSchema, present: S.presentIpList,
+    summary: 'One IP list.',
+    get: (c, id) => ipListOf(c, id),
+    patch: { summary: 'Rename an IP list or replace its CIDRs (If-Match honoured).', body: S.IpListPatch, update: (c, id, body) => c.dir.policies.updateIpList(c.actx, id, body) },
+    remove: { summary: 'Delete an IP list that no access rule uses.', run: (c, id) => c.dir.policies.deleteIpList(c.actx, id) },
+  }),
   {
     method: 'GET', url: '/access-rules', permission: 'policies.read', tag: 'policies', summary: 'Conditional-access rules in evaluation order.',
     schema: { querystring: Type.Object(S.PageQuery, { additionalProperties: false }), response: R(200, S.Page(S.AccessRuleSchema)) },
@@ -416,27 +346,13 @@ export const routes: RouteDef[] = [
       return S.presentRule(await c.dir.policies.createAccessRule(c.actx, { name: b.name, priority: b.priority, protocol: b.protocol, groupId: b.groupId ?? null, ipListId: b.ipListId ?? null, negateIpList: !!b.negateIpList, action: b.action }));
     },
   },
-  {
-    method: 'GET', url: '/access-rules/:id', permission: 'policies.read', tag: 'policies', summary: 'One conditional-access rule (ETag for If-Match).',
-    schema: { params: S.IdParams, response: R(200, S.AccessRuleSchema) },
-    handler: async (req, reply, c) => withEtag(reply, S.presentRule(await c.dir.policies.getAccessRule(c.orgId, req.params.id))),
-  },
-  {
-    method: 'PATCH', url: '/access-rules/:id', permission: 'policies.write', tag: 'policies', summary: 'Change a conditional-access rule; a new priority moves it in evaluation order (If-Match honoured).',
-    schema: { params: S.IdParams, body: S.AccessRulePatch, response: R(200, S.AccessRuleSchema) },
-    handler: async (req, reply, c) => {
-      checkIfMatch(req, S.presentRule(await c.dir.policies.getAccessRule(c.orgId, req.params.id)));
-      return withEtag(reply, S.presentRule(await c.dir.policies.updateAccessRule(c.actx, req.params.id, req.body)));
-    },
-  },
-  {
-    method: 'DELETE', url: '/access-rules/:id', permission: 'policies.write', tag: 'policies', summary: 'Delete a conditional-access rule.',
-    schema: { params: S.IdParams, response: R(204, S.NoContent) },
-    handler: async (req, reply, c) => {
-      await c.dir.policies.deleteAccessRule(c.actx, req.params.id);
-      return ok204(reply);
-    },
-  },
+  ...itemRoutes({
+    path: 'access-rules', tag: 'policies', read: 'policies.read', write: 'policies.write', schema: S.AccessRuleSchema, present: S.presentRule,
+    summary: 'One conditional-access rule (ETag for If-Match).',
+    get: (c, id) => c.dir.policies.getAccessRule(c.orgId, id),
+    patch: { summary: 'Change a conditional-access rule; a new priority moves it in evaluation order (If-Match honoured).', body: S.AccessRulePatch, update: (c, id, body) => c.dir.policies.updateAccessRule(c.actx, id, body) },
+    remove: { summary: 'Delete a conditional-access rule.', run: (c, id) => c.dir.policies.deleteAccessRule(c.actx, id) },
+  }),
 
   // policies
   {
@@ -496,27 +412,13 @@ export const routes: RouteDef[] = [
       return withEtag(reply, S.presentAdmin(await c.dir.admins.create(c.actx, req.body)));
     },
   },
-  {
-    method: 'GET', url: '/admins/:id', permission: 'admins.read', tag: 'admins', summary: 'One administrator.',
-    schema: { params: S.IdParams, response: R(200, S.AdminSchema) },
-    handler: async (req, reply, c) => withEtag(reply, S.presentAdmin(await c.dir.admins.get(c.orgId, req.params.id))),
-  },
-  {
-    method: 'PATCH', url: '/admins/:id', permission: 'admins.write', session: true, tag: 'admins', summary: 'Change an administrator\'s email, role or state (If-Match honoured).',
-    schema: { params: S.IdParams, body: S.AdminPatch, response: R(200, S.AdminSchema) },
-    handler: async (req, reply, c) => {
-      checkIfMatch(req, S.presentAdmin(await c.dir.admins.get(c.orgId, req.params.id)));
-      return withEtag(reply, S.presentAdmin(await c.dir.admins.update(c.actx, req.params.id, req.body)));
-    },
-  },
-  {
-    method: 'DELETE', url: '/admins/:id', permission: 'admins.write', session: true, tag: 'admins', summary: 'Delete an administrator; their API keys are revoked.',
-    schema: { params: S.IdParams, response: R(204, S.NoContent) },
-    handler: async (req, reply, c) => {
-      await c.dir.admins.delete(c.actx, req.params.id);
-      return ok204(reply);
-    },
-  },
+  ...itemRoutes({
+    path: 'admins', tag: 'admins', read: 'admins.read', write: 'admins.write', session: true, schema: S.AdminSchema, present: S.presentAdmin,
+    summary: 'One administrator.',
+    get: (c, id) => c.dir.admins.get(c.orgId, id),
+    patch: { summary: 'Change an administrator\'s email, role or state (If-Match honoured).', body: S.AdminPatch, update: (c, id, body) => c.dir.admins.update(c.actx, id, body) },
+    remove: { summary: 'Delete an administrator; their API keys are revoked.', run: (c, id) => c.dir.admins.delete(c.actx, id) },
+  }),
   {
     method: 'POST', url: '/admins/:id/totp/reset', permission: 'admins.write', session: true, tag: 'admins', summary: 'Remove an administrator\'s TOTP (they enrol again at next login).',
     schema: { params: S.IdParams, response: R(204, S.NoContent) },

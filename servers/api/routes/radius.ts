@@ -2,7 +2,7 @@
 // (the issue gives Managers users, groups and systems): a NAS secret lets its holder forge
 // RADIUS answers, and a network's group grants decide who gets on the Wi-Fi or VPN.
 import { Type } from '@sinclair/typebox';
-import { checkIfMatch, ok204, pageLimit, pageSorted, R, sortedListQuery, withEtag, type RouteDef } from '../route-kit.js';
+import { itemRoutes, ok204, pageLimit, pageSorted, R, sortedListQuery, withEtag, type RouteDef } from '../route-kit.js';
 import * as S from '../schemas.js';
 
 const networkSort = ['name', 'createdAt', 'updatedAt'] as const;
@@ -26,27 +26,13 @@ export const radiusRoutes: RouteDef[] = [
       return withEtag(reply, S.presentRadiusNetwork(await c.dir.radius.createNetwork(c.actx, req.body)));
     },
   },
-  {
-    method: 'GET', url: '/radius-networks/:id', permission: 'radius.read', tag: 'radius', summary: 'One RADIUS network.',
-    schema: { params: S.IdParams, response: R(200, S.RadiusNetworkSchema) },
-    handler: async (req, reply, c) => withEtag(reply, S.presentRadiusNetwork(await c.dir.radius.getNetwork(c.orgId, req.params.id))),
-  },
-  {
-    method: 'PATCH', url: '/radius-networks/:id', permission: 'radius.write', tag: 'radius', summary: 'Change a RADIUS network; groupIds and groupReplies are replaced whole (If-Match honoured).',
-    schema: { params: S.IdParams, body: S.RadiusNetworkPatch, response: R(200, S.RadiusNetworkSchema) },
-    handler: async (req, reply, c) => {
-      checkIfMatch(req, S.presentRadiusNetwork(await c.dir.radius.getNetwork(c.orgId, req.params.id)));
-      return withEtag(reply, S.presentRadiusNetwork(await c.dir.radius.updateNetwork(c.actx, req.params.id, req.body)));
-    },
-  },
-  {
-    method: 'DELETE', url: '/radius-networks/:id', permission: 'radius.write', tag: 'radius', summary: 'Delete a RADIUS network that has no clients left.',
-    schema: { params: S.IdParams, response: R(204, S.NoContent) },
-    handler: async (req, reply, c) => {
-      await c.dir.radius.deleteNetwork(c.actx, req.params.id);
-      return ok204(reply);
-    },
-  },
+  ...itemRoutes({
+    path: 'radius-networks', tag: 'radius', read: 'radius.read', write: 'radius.write', schema: S.RadiusNetworkSchema, present: S.presentRadiusNetwork,
+    summary: 'One RADIUS network.',
+    get: (c, id) => c.dir.radius.getNetwork(c.orgId, id),
+    patch: { summary: 'Change a RADIUS network; groupIds and groupReplies are replaced whole (If-Match honoured).', body: S.RadiusNetworkPatch, update: (c, id, body) => c.dir.radius.updateNetwork(c.actx, id, body) },
+    remove: { summary: 'Delete a RADIUS network that has no clients left.', run: (c, id) => c.dir.radius.deleteNetwork(c.actx, id) },
+  }),
 
   // clients (NAS)
   {
@@ -66,19 +52,12 @@ export const radiusRoutes: RouteDef[] = [
       return { client: S.presentRadiusClient(r.client), secret: r.secret };
     },
   },
-  {
-    method: 'GET', url: '/radius-clients/:id', permission: 'radius.read', tag: 'radius', summary: 'One RADIUS client (never its shared secret).',
-    schema: { params: S.IdParams, response: R(200, S.RadiusClientSchema) },
-    handler: async (req, reply, c) => withEtag(reply, S.presentRadiusClient(await c.dir.radius.getClient(c.orgId, req.params.id))),
-  },
-  {
-    method: 'PATCH', url: '/radius-clients/:id', permission: 'radius.write', tag: 'radius', summary: 'Change a RADIUS client\'s name, address, network or legacy flag (If-Match honoured; the secret: POST .../secret).',
-    schema: { params: S.IdParams, body: S.RadiusClientPatch, response: R(200, S.RadiusClientSchema) },
-    handler: async (req, reply, c) => {
-      checkIfMatch(req, S.presentRadiusClient(await c.dir.radius.getClient(c.orgId, req.params.id)));
-      return withEtag(reply, S.presentRadiusClient(await c.dir.radius.updateClient(c.actx, req.params.id, req.body)));
-    },
-  },
+  ...itemRoutes({
+    path: 'radius-clients', tag: 'radius', read: 'radius.read', write: 'radius.write', schema: S.RadiusClientSchema, present: S.presentRadiusClient,
+    summary: 'One RADIUS client (never its shared secret).',
+    get: (c, id) => c.dir.radius.getClient(c.orgId, id),
+    patch: { summary: 'Change a RADIUS client\'s name, address, network or legacy flag (If-Match honoured; the secret: POST .../secret).', body: S.RadiusClientPatch, update: (c, id, body) => c.dir.radius.updateClient(c.actx, id, body) },
+  }),
   {
     method: 'POST', url: '/radius-clients/:id/secret', permission: 'radius.write', tag: 'radius', summary: 'Replace a RADIUS client\'s shared secret (given, or generated); shown once, the old one stops working.',
     schema: { params: S.IdParams, body: Type.Optional(S.RadiusSecretBody), response: R(200, S.SharedSecret) },

@@ -4,7 +4,7 @@
 // own parser (servers/sso/saml/idp.ts) so the API and the IdP read metadata the same way.
 import { CairnError, type SamlAppSettings } from '../../../core/index.js';
 import { samlSettingsFromMetadata } from '../../sso/saml/idp.js';
-import { checkIfMatch, ok204, pageLimit, pageSorted, R, sortedListQuery, withEtag, type RouteDef } from '../route-kit.js';
+import { itemRoutes, pageLimit, pageSorted, R, sortedListQuery, type RouteDef } from '../route-kit.js';
 import * as S from '../schemas.js';
 
 /** SAML settings with those read from settings.metadataXml filled in (explicit settings win). */
@@ -41,22 +41,13 @@ export const ssoRoutes: RouteDef[] = [
       return { app: S.presentSsoApp(r.app), ...(r.clientSecret ? { clientSecret: r.clientSecret } : {}) };
     },
   },
-  {
-    method: 'GET', url: '/sso-apps/:id', permission: 'sso.read', tag: 'sso', summary: 'One SSO app (never a client secret).',
-    schema: { params: S.IdParams, response: R(200, S.SsoAppSchema) },
-    handler: async (req, reply, c) => withEtag(reply, S.presentSsoApp(await c.dir.sso.apps.get(c.orgId, req.params.id))),
-  },
-  {
-    method: 'PATCH', url: '/sso-apps/:id', permission: 'sso.write', tag: 'sso',
-    summary: 'Change an SSO app: display name, launch URL, granted groups (replaced whole), settings (merged; If-Match honoured).',
-    schema: { params: S.IdParams, body: S.SsoAppPatch, response: R(200, S.SsoAppSchema) },
-    handler: async (req, reply, c) => {
-      const current = await c.dir.sso.apps.get(c.orgId, req.params.id);
-      checkIfMatch(req, S.presentSsoApp(current));
-      const patch = req.body.settings && current.type === 'saml' ? { ...req.body, settings: withMetadata(req.body.settings) } : req.body;
-      return withEtag(reply, S.presentSsoApp(await c.dir.sso.apps.update(c.actx, req.params.id, patch)));
-    },
-  },
+  ...itemRoutes({
+    path: 'sso-apps', tag: 'sso', read: 'sso.read', write: 'sso.write', schema: S.SsoAppSchema, present: S.presentSsoApp,
+    summary: 'One SSO app (never a client secret).',
+    get: (c, id) => c.dir.sso.apps.get(c.orgId, id),
+    patch: { summary: 'Change an SSO app: display name, launch URL, granted groups (replaced whole), settings (merged; If-Match honoured).', body: S.SsoAppPatch, update: (c, id, body, current) => c.dir.sso.apps.update(c.actx, id, body.settings && current.type === 'saml' ? { ...body, settings: withMetadata(body.settings) } : body) },
+    remove: { summary: 'Delete an SSO app, its grants and every token issued to it.', run: (c, id) => c.dir.sso.apps.delete(c.actx, id) },
+  }),
   {
     method: 'POST', url: '/sso-apps/:id/client-secret', permission: 'sso.write', tag: 'sso',
     summary: 'New client secret for a confidential OIDC client, shown once; the previous one stops working.',
@@ -65,14 +56,6 @@ export const ssoRoutes: RouteDef[] = [
       const clientSecret = await c.dir.sso.apps.rotateClientSecret(c.actx, req.params.id);
       reply.header('cache-control', 'no-store');
       return { clientSecret };
-    },
-  },
-  {
-    method: 'DELETE', url: '/sso-apps/:id', permission: 'sso.write', tag: 'sso', summary: 'Delete an SSO app, its grants and every token issued to it.',
-    schema: { params: S.IdParams, response: R(204, S.NoContent) },
-    handler: async (req, reply, c) => {
-      await c.dir.sso.apps.delete(c.actx, req.params.id);
-      return ok204(reply);
     },
   },
 ];
