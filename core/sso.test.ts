@@ -69,23 +69,22 @@ for (const backend of backends) {
       t.ok((await dir.sso.store.find('AuthorizationCode', 'code1'))?.consumedAt);
     });
 
-    t.test('store: writes issued together commit together, each with its own outcome', async (t) => {
+    t.test('store: writes issued together each get their own outcome', async (t) => {
+      // On SQLite they share one transaction (group commit); on PostgreSQL they run in parallel.
       const store = dir.sso.store;
-      const [created, consumed, replayed, broken, last] = await Promise.allSettled([
-        store.upsert('RefreshToken', 'gc1', { grantId: 'gc', accountId: 'u9', clientId: 'c1' }, 60),
+      await store.upsert('RefreshToken', 'gc1', { grantId: 'gc', accountId: 'u9', clientId: 'c1' }, 60);
+      const [first, second, broken, other] = await Promise.allSettled([
         store.consume('RefreshToken', 'gc1'),
         store.consume('RefreshToken', 'gc1'),
         store.upsert(null as unknown as string, 'gc2', {}, 60),
         store.upsert('AccessToken', 'gc3', { grantId: 'gc' }, 60),
       ]);
-      t.equal(created.status, 'fulfilled');
-      t.same(consumed, { status: 'fulfilled', value: true }, 'a consume sees the upsert queued before it');
-      t.same(replayed, { status: 'fulfilled', value: false }, 'and the second consume loses');
+      const won = [first, second].map((r) => r.status === 'fulfilled' && r.value);
+      t.same(won.sort(), [false, true], 'one consume wins, the other loses');
       t.equal(broken.status, 'rejected', 'a failing write fails alone');
-      t.equal(last.status, 'fulfilled');
+      t.equal(other.status, 'fulfilled');
       t.ok((await store.find('RefreshToken', 'gc1'))?.consumedAt);
       t.ok(await store.find('AccessToken', 'gc3'), 'the writes around the failure are durable');
-      t.equal(await store.find('RefreshToken', 'gc2'), undefined);
     });
 
     t.test('store: expiry, revoke by grant, destroy by account, purge', async (t) => {

@@ -370,20 +370,25 @@ interface QueuedWrite {
  * Storage for oidc-provider's models and Cairn's SSO flows. `consume` is a compare-and-set:
  * of N concurrent consumers exactly one gets `true`.
  *
- * Token writes (upsert, consume) are group-committed: every token request writes, and a commit
- * costs an fsync (SQLite synchronous=FULL blocks the event loop for it), so writes arriving
- * together share one transaction. Each still resolves only once durable, in arrival order, and
- * each gets its own result (a consume in a batch sees the writes queued before it).
+ * On SQLite, token writes (upsert, consume) are group-committed: every token request writes,
+ * each commit is an fsync (synchronous=FULL) that blocks the event loop, and the one connection
+ * serialises writers anyway, so writes arriving together share one transaction. Each still
+ * resolves only once durable, in arrival order, with its own result (a consume in a batch sees
+ * the writes queued before it). PostgreSQL commits in parallel over its pool, off the event
+ * loop: there a batch would only serialise them (measured slower), so writes go straight.
  */
 export class SsoStore {
   readonly #d: Deps;
+  readonly #groupCommit: boolean;
   readonly #queue: QueuedWrite[] = [];
   #flushing = false;
   constructor(deps: Deps) {
     this.#d = deps;
+    this.#groupCommit = !isPostgres(deps.db);
   }
 
   #write<T>(run: (db: Knex) => Promise<T>): Promise<T> {
+    if (!this.#groupCommit) return read(() => run(this.#d.db));
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
       if (this.#flushing) return;

@@ -1,5 +1,6 @@
 // SSO benchmark (a script, not a test): `npx tsx bench/sso/token.ts [seconds] [concurrency] [scenarios]`
-// (scenarios: a comma list of cc, refresh, login; all by default: name one to profile it alone)
+// (scenarios: a comma list of cc, refresh, login; all by default: name one to profile it alone).
+// SQLite by default; CAIRN_BENCH_PG_URL=postgres://… runs on a fresh database of that server.
 //
 // 1. token endpoint, client_credentials: Cairn vs a bare oidc-provider with its in-memory
 //    adapter (the library's ceiling), same process, same TLS key, same client settings;
@@ -12,13 +13,15 @@ import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 import { startCairn } from '../../servers/sso/testkit.js';
+import { createPgDatabase } from '../../test/helpers/directory.js';
 
 const SECONDS = Number(process.argv[2] ?? 5);
 const CONCURRENCY = Number(process.argv[3] ?? 16);
 const PW = 'Bench-canary-pw-51';
 const SCENARIOS = new Set((process.argv[4] ?? 'cc,refresh,login').split(','));
 
-const cairn = await startCairn({ overrides: { passwords: { maxConcurrentHashes: 2, verifiedCacheSeconds: 0 }, log: { level: 'warn' } } });
+const pgDb = process.env.CAIRN_BENCH_PG_URL ? await createPgDatabase(process.env.CAIRN_BENCH_PG_URL) : null;
+const cairn = await startCairn({ ...(pgDb ? { databaseUrl: pgDb.url } : {}), overrides: { passwords: { maxConcurrentHashes: 2, verifiedCacheSeconds: 0 }, log: { level: 'warn' } } });
 const staff = await cairn.dir.groups.create(cairn.ctx, { name: 'staff' });
 const REDIRECT = 'https://rp.example.com/cb';
 const { app, clientSecret } = await cairn.dir.sso.apps.create(cairn.ctx, {
@@ -187,4 +190,5 @@ console.log(`ratio cairn/bare: client_credentials ${ratio('client_credentials ca
 agent.destroy();
 await new Promise<void>((r) => bareServer.close(() => r()));
 await cairn.stop();
+await pgDb?.drop();
 process.exit(0);
