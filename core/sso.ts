@@ -375,7 +375,7 @@ interface QueuedWrite {
  * serialises writers anyway, so writes arriving together share one transaction. Each still
  * resolves only once durable, in arrival order, with its own result (a consume in a batch sees
  * the writes queued before it). PostgreSQL commits in parallel over its pool, off the event
- * loop: there a batch would only serialise them (measured slower), so writes go straight.
+ * loop: there a batch would only serialise them (measured no faster), so writes go straight.
  */
 export class SsoStore {
   readonly #d: Deps;
@@ -402,7 +402,7 @@ export class SsoStore {
     while (this.#queue.length) {
       const batch = this.#queue.splice(0, 500);
       if (batch.length === 1) {
-        await this.#settle(batch[0]!, this.#d.db);
+        await this.#settle(batch[0]!);
         continue;
       }
       try {
@@ -417,15 +417,16 @@ export class SsoStore {
         // The store is down (a commit's outcome may be unknown): the batch fails as one.
         if (e.code === 'unavailable') for (const w of batch) w.reject(e);
         // Otherwise nothing was committed: each write alone, so one failure is only its own.
-        else for (const w of batch) await this.#settle(w, this.#d.db);
+        else for (const w of batch) await this.#settle(w);
       }
     }
     this.#flushing = false;
   }
 
-  async #settle(w: QueuedWrite, db: Knex): Promise<void> {
+  /** One write on its own (autocommit). */
+  async #settle(w: QueuedWrite): Promise<void> {
     try {
-      w.resolve(await w.run(db));
+      w.resolve(await w.run(this.#d.db));
     } catch (err) {
       w.reject(storeError(err));
     }
