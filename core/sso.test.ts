@@ -69,6 +69,24 @@ for (const backend of backends) {
       t.ok((await dir.sso.store.find('AuthorizationCode', 'code1'))?.consumedAt);
     });
 
+    t.test('store: writes issued together each get their own outcome', async (t) => {
+      // On SQLite they share one transaction (group commit); on PostgreSQL they run in parallel.
+      const store = dir.sso.store;
+      await store.upsert('RefreshToken', 'gc1', { grantId: 'gc', accountId: 'u9', clientId: 'c1' }, 60);
+      const [first, second, broken, other] = await Promise.allSettled([
+        store.consume('RefreshToken', 'gc1'),
+        store.consume('RefreshToken', 'gc1'),
+        store.upsert(null as unknown as string, 'gc2', {}, 60),
+        store.upsert('AccessToken', 'gc3', { grantId: 'gc' }, 60),
+      ]);
+      const won = [first, second].map((r) => r.status === 'fulfilled' && r.value);
+      t.same(won.sort(), [false, true], 'one consume wins, the other loses');
+      t.equal(broken.status, 'rejected', 'a failing write fails alone');
+      t.equal(other.status, 'fulfilled');
+      t.ok((await store.find('RefreshToken', 'gc1'))?.consumedAt);
+      t.ok(await store.find('AccessToken', 'gc3'), 'the writes around the failure are durable');
+    });
+
     t.test('store: expiry, revoke by grant, destroy by account, purge', async (t) => {
       await dir.sso.store.upsert('Grant', 'g2', { accountId: 'u2', clientId: 'c1' }, 60);
       await dir.sso.store.upsert('AccessToken', 'at2', { grantId: 'g2', accountId: 'u2', clientId: 'c1' }, 60);

@@ -1,11 +1,12 @@
 // SSO applications (OIDC clients, SAML service providers) and the SSO store (oidc-provider's
 // models, login flows, portal sessions). No protocol library here: servers/sso adapts these.
 import { randomUUID, X509Certificate } from 'node:crypto';
+import type { Knex } from 'knex';
 import { mutate, now, read, type Deps } from './context.js';
 import { hashToken, randomToken } from './crypto/tokens.js';
 import { conflict, invalidInput, notFound } from './errors.js';
 import type { Grants } from './resources.js';
-import { isPostgres } from './store/knex.js';
+import { isPostgres, storeError } from './store/knex.js';
 import type { ActionContext, ResourceRef } from './types.js';
 
 export type SsoAppType = 'oidc' | 'saml';
@@ -358,14 +359,77 @@ export interface StoredEntry {
   expiresAt: number | null;
 }
 
+/** A write waiting for the next group commit; `run` gets the batch's transaction. */
+interface QueuedWrite {
+  run: (db: Knex) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
 /**
  * Storage for oidc-provider's models and Cairn's SSO flows. `consume` is a compare-and-set:
  * of N concurrent consumers exactly one gets `true`.
+ *
+ * On SQLite, token writes (upsert, consume) are group-committed: every token request writes,
+ * each commit is an fsync (synchronous=FULL) that blocks the event loop, and the one connection
+ * serialises writers anyway, so writes arriving together share one transaction. Each still
+ * resolves only once durable, in arrival order, with its own result (a consume in a batch sees
+ * the writes queued before it). PostgreSQL commits in parallel over its pool, off the event
+ * loop: there a batch would only serialise them (measured no faster), so writes go straight.
  */
 export class SsoStore {
   readonly #d: Deps;
+  readonly #groupCommit: boolean;
+  readonly #queue: QueuedWrite[] = [];
+  #flushing = false;
   constructor(deps: Deps) {
     this.#d = deps;
+    this.#groupCommit = !isPostgres(deps.db);
+  }
+
+  #write<T>(run: (db: Knex) => Promise<T>): Promise<T> {
+    if (!this.#groupCommit) return read(() => run(this.#d.db));
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      if (this.#flushing) return;
+      this.#flushing = true;
+      // Let the requests already received reach the queue before the first commit.
+      setImmediate(() => void this.#flush());
+    });
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#queue.length) {
+      const batch = this.#queue.splice(0, 500);
+      if (batch.length === 1) {
+        await this.#settle(batch[0]!);
+        continue;
+      }
+      try {
+        const results = await this.#d.db.transaction(async (trx) => {
+          const out: unknown[] = [];
+          for (const w of batch) out.push(await w.run(trx));
+          return out;
+        });
+        batch.forEach((w, i) => w.resolve(results[i]));
+      } catch (err) {
+        const e = storeError(err);
+        // The store is down (a commit's outcome may be unknown): the batch fails as one.
+        if (e.code === 'unavailable') for (const w of batch) w.reject(e);
+        // Otherwise nothing was committed: each write alone, so one failure is only its own.
+        else for (const w of batch) await this.#settle(w);
+      }
+    }
+    this.#flushing = false;
+  }
+
+  /** One write on its own (autocommit). */
+  async #settle(w: QueuedWrite): Promise<void> {
+    try {
+      w.resolve(await w.run(this.#d.db));
+    } catch (err) {
+      w.reject(storeError(err));
+    }
   }
 
   async upsert(model: string, id: string, payload: Record<string, unknown>, expiresInSeconds: number | undefined, accountId?: string | null): Promise<void> {
@@ -378,7 +442,7 @@ export class SsoStore {
       client_id: typeof payload.clientId === 'string' ? payload.clientId.slice(0, 128) : null,
       expires_at: expiresInSeconds ? now() + expiresInSeconds * 1000 : null,
     };
-    await read(() => this.#d.db('sso_store').insert({ ...row, consumed_at: null }).onConflict(['model', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'account_id', 'client_id', 'expires_at']));
+    await this.#write((db) => db('sso_store').insert({ ...row, consumed_at: null }).onConflict(['model', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'account_id', 'client_id', 'expires_at']));
   }
 
   #entry(r: { payload: string; consumed_at: number | null; expires_at: number | null } | undefined): StoredEntry | undefined {
@@ -400,7 +464,8 @@ export class SsoStore {
 
   /** Mark used. True only for the one caller that flipped it. */
   async consume(model: string, id: string): Promise<boolean> {
-    const n = await read(() => this.#d.db('sso_store').where({ model, id }).whereNull('consumed_at').update({ consumed_at: now() }));
+    const consumedAt = now();
+    const n = await this.#write((db) => db('sso_store').where({ model, id }).whereNull('consumed_at').update({ consumed_at: consumedAt }));
     return n === 1;
   }
 

@@ -1,4 +1,6 @@
-// SSO benchmark (a script, not a test): `npx tsx bench/sso/token.ts [seconds] [concurrency]`
+// SSO benchmark (a script, not a test): `npx tsx bench/sso/token.ts [seconds] [concurrency] [scenarios]`
+// (scenarios: a comma list of cc, refresh, login; all by default: name one to profile it alone).
+// SQLite by default; CAIRN_BENCH_PG_URL=postgres://… runs on a fresh database of that server.
 //
 // 1. token endpoint, client_credentials: Cairn vs a bare oidc-provider with its in-memory
 //    adapter (the library's ceiling), same process, same TLS key, same client settings;
@@ -11,12 +13,15 @@ import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 import { startCairn } from '../../servers/sso/testkit.js';
+import { createPgDatabase } from '../../test/helpers/directory.js';
 
 const SECONDS = Number(process.argv[2] ?? 5);
 const CONCURRENCY = Number(process.argv[3] ?? 16);
 const PW = 'Bench-canary-pw-51';
+const SCENARIOS = new Set((process.argv[4] ?? 'cc,refresh,login').split(','));
 
-const cairn = await startCairn({ overrides: { passwords: { maxConcurrentHashes: 2, verifiedCacheSeconds: 0 }, log: { level: 'warn' } } });
+const pgDb = process.env.CAIRN_BENCH_PG_URL ? await createPgDatabase(process.env.CAIRN_BENCH_PG_URL) : null;
+const cairn = await startCairn({ ...(pgDb ? { databaseUrl: pgDb.url } : {}), overrides: { passwords: { maxConcurrentHashes: 2, verifiedCacheSeconds: 0 }, log: { level: 'warn' } } });
 const staff = await cairn.dir.groups.create(cairn.ctx, { name: 'staff' });
 const REDIRECT = 'https://rp.example.com/cb';
 const { app, clientSecret } = await cairn.dir.sso.apps.create(cairn.ctx, {
@@ -139,37 +144,43 @@ await run('warmup', cc(cairnToken, clientId));
 await run('warmup', cc(bareToken, 'bare'));
 
 const results: Array<Awaited<ReturnType<typeof run>>> = [];
-results.push(await run('client_credentials cairn', cc(cairnToken, clientId)));
-results.push(await run('client_credentials bare', cc(bareToken, 'bare')));
+if (SCENARIOS.has('cc')) {
+  results.push(await run('client_credentials cairn', cc(cairnToken, clientId)));
+  results.push(await run('client_credentials bare', cc(bareToken, 'bare')));
+}
 
 // Refresh chains: one rotating refresh token per worker.
-const cairnRt = await Promise.all(users.map((u) => codeFlowLogin(u.username)));
-const bareClient = await bare.Client.find('bare');
-const bareRt = await Promise.all(users.map(async (_u, i) => {
-  const grant = new bare.Grant({ accountId: `u${i}`, clientId: 'bare' });
-  grant.addOIDCScope('openid offline_access');
-  const grantId = await grant.save();
-  return new bare.RefreshToken({ accountId: `u${i}`, client: bareClient, grantId, scope: 'openid offline_access', gty: 'authorization_code' }).save() as Promise<string>;
-}));
-const refresh = (url: string, id: string, chain: string[]) => async (w: number) => {
-  const res = await req(url, { method: 'POST', headers: { ...form, authorization: basic(id) }, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: chain[w]! }).toString() });
-  if (res.status !== 200) return false;
-  chain[w] = JSON.parse(res.body).refresh_token;
-  return true;
-};
-results.push(await run('refresh_token cairn', refresh(cairnToken, clientId, cairnRt)));
-results.push(await run('refresh_token bare', refresh(bareToken, 'bare', bareRt)));
+if (SCENARIOS.has('refresh')) {
+  const cairnRt = await Promise.all(users.map((u) => codeFlowLogin(u.username)));
+  const bareClient = await bare.Client.find('bare');
+  const bareRt = await Promise.all(users.map(async (_u, i) => {
+    const grant = new bare.Grant({ accountId: `u${i}`, clientId: 'bare' });
+    grant.addOIDCScope('openid offline_access');
+    const grantId = await grant.save();
+    return new bare.RefreshToken({ accountId: `u${i}`, client: bareClient, grantId, scope: 'openid offline_access', gty: 'authorization_code' }).save() as Promise<string>;
+  }));
+  const refresh = (url: string, id: string, chain: string[]) => async (w: number) => {
+    const res = await req(url, { method: 'POST', headers: { ...form, authorization: basic(id) }, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: chain[w]! }).toString() });
+    if (res.status !== 200) return false;
+    chain[w] = JSON.parse(res.body).refresh_token;
+    return true;
+  };
+  results.push(await run('refresh_token cairn', refresh(cairnToken, clientId, cairnRt)));
+  results.push(await run('refresh_token bare', refresh(bareToken, 'bare', bareRt)));
+}
 
 let n = 0;
-results.push(await run('code-flow login cairn (argon2id each)', async () => {
-  await codeFlowLogin(users[n++ % users.length]!.username);
-  return true;
-}));
+if (SCENARIOS.has('login')) {
+  results.push(await run('code-flow login cairn (argon2id each)', async () => {
+    await codeFlowLogin(users[n++ % users.length]!.username);
+    return true;
+  }));
+}
 
 const ratio = (a: string, b: string) => {
-  const x = results.find((r) => r.name === a)!;
-  const y = results.find((r) => r.name === b)!;
-  return (x.rps / y.rps).toFixed(2);
+  const x = results.find((r) => r.name === a);
+  const y = results.find((r) => r.name === b);
+  return x && y ? (x.rps / y.rps).toFixed(2) : '-';
 };
 console.log(`\nSSO benchmark: ${SECONDS}s per scenario, concurrency ${CONCURRENCY}, node ${process.version}, ${cairn.config.database.url ? 'PostgreSQL' : 'SQLite (synchronous=FULL)'}`);
 console.log('scenario'.padEnd(40), 'req/s'.padStart(7), 'p50 ms'.padStart(8), 'p99 ms'.padStart(8), 'errors'.padStart(7), 'n'.padStart(7));
@@ -179,4 +190,5 @@ console.log(`ratio cairn/bare: client_credentials ${ratio('client_credentials ca
 agent.destroy();
 await new Promise<void>((r) => bareServer.close(() => r()));
 await cairn.stop();
+await pgDb?.drop();
 process.exit(0);

@@ -165,6 +165,21 @@ t.test('client credentials', async (t) => {
   t.equal(wrong.status, 401, 'the stored hash is not a usable secret');
 });
 
+t.test('a rotated or deleted client secret stops working at once, though clients are cached', async (t) => {
+  const { app: m2m, clientSecret: first } = await dir().sso.apps.create(cairn.ctx, { type: 'oidc', name: 'm2m', settings: { redirectUris: [REDIRECT], clientCredentials: true } });
+  if (m2m.type !== 'oidc' || !first) throw new Error('setup');
+  const grant = async (secret: string) => (await fetchCa(`${cairn.base}/oidc/token`, {
+    method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${m2m.settings.clientId}:${secret}`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'client_credentials' }),
+  })).status;
+  t.equal(await grant(first), 200, 'the client is now cached');
+  const second = await dir().sso.apps.rotateClientSecret(cairn.ctx, m2m.id);
+  t.equal(await grant(first), 401, 'the old secret is refused at once');
+  t.equal(await grant(second), 200);
+  await dir().sso.apps.delete(cairn.ctx, m2m.id);
+  t.equal(await grant(second), 401, 'a deleted client is refused at once');
+});
+
 t.test('code replay: of 20 parallel redemptions exactly one wins', async (t) => {
   const a = await authUrl();
   const r = await browserLogin(a.url, 'alice', ALICE_PW);

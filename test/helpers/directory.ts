@@ -45,8 +45,8 @@ export interface TestDirectory {
   close(): Promise<void>;
 }
 
-export async function createPgDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const base = process.env.CAIRN_TEST_PG_URL!;
+/** A fresh database on the server of `base` (the test server by default; benches pass theirs). */
+export async function createPgDatabase(base = process.env.CAIRN_TEST_PG_URL!): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `cairn_t_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: base });
   await admin.connect();
