@@ -121,7 +121,7 @@ export const configSchema = Type.Object(
         maxConnectionsPerIp: Type.Integer({ minimum: 1, default: 256, description: 'Open LDAP connections from one client address.' }),
         maxMessageBytes: Type.Integer({ minimum: 1024, maximum: 16777216, default: 262144, description: 'Largest LDAP request accepted; a larger one closes the connection.' }),
         maxOutstandingPerConnection: Type.Integer({ minimum: 1, default: 32, description: 'Operations one connection may have in progress; more are answered busy.' }),
-        maxOutputBufferBytes: Type.Integer({ minimum: 65536, default: 33554432, description: 'Results queued for one connection that its client has not read yet; more closes the connection (pipelined searches that are never read).' }),
+        maxOutputBufferBytes: Type.Integer({ minimum: 65536, default: 4194304, description: 'Results queued for one connection that its client has not read yet; more closes the connection (pipelined searches that are never read).' }),
         idleTimeoutSeconds: Type.Integer({ minimum: 1, default: 900, description: 'Close a connection that has neither sent a request nor read any of our output for this long (a client that stops reading mid-search included).' }),
         unboundIdleSeconds: Type.Integer({ minimum: 1, default: 30, description: 'Close a connection that has not bound (or started TLS and bound) within this time.' }),
         tlsHandshakeSeconds: Type.Integer({ minimum: 1, default: 10, description: 'Time allowed for a TLS handshake (LDAPS or StartTLS).' }),
