@@ -2,6 +2,7 @@
 // ldapjs-based server over the same view (the library decision), and against Debian's slapd
 // holding the same entries. Prints searches/s and p99 for (uid=X) on bound connections at 1 and
 // 50 connections, user binds/s (argon2id in both), and the ratios.
+//   apt-get install slapd   # the peer (not needed by the tests)
 //   npx tsx bench/ldap/run.mts [--users 10000] [--groups 500] [--seconds 8]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
