@@ -337,7 +337,8 @@ export class RadiusRepository {
       await trx('radius_clients').where({ org_id: ctx.orgId, id }).update({ ...row, updated_at: now() });
       return {
         result: undefined,
-        audit: { eventType: 'radius.client.updated', success: true, resource: { type: 'radius_client', id, name: (row.name as string) ?? before.name }, changes },
+        // A secret change on its own gets an event of its own, as SSO client secrets do, for SIEM rules.
+        audit: { eventType: Object.keys(patch).join() === 'secret' ? 'radius.client.secret_rotated' : 'radius.client.updated', success: true, resource: { type: 'radius_client', id, name: (row.name as string) ?? before.name }, changes },
         changes: [{ kind: 'resource', action: 'updated', orgId: ctx.orgId, id }],
       };
     });
