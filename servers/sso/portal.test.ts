@@ -89,6 +89,8 @@ t.test('CSRF: a portal POST without the token is refused', async (t) => {
 t.test('sign out, then sign in with a recovery code (used once)', async (t) => {
   await Promise.all([page.waitForNavigation(), page.click('form[action="/sso/logout"] button')]);
   t.match(await page.content(), /signed out/);
+  const [out] = await dir.audit.list({ orgId: cairn.org.id, eventType: 'sso.logout', limit: 1, order: 'desc' });
+  t.same([out?.initiatedBy.id, out?.changes], [(await dir.users.findByUsername(cairn.org.id, 'carol'))!.id, { via: 'portal' }], 'signing out is audited');
   await signIn('carol', NEW_PW);
   t.ok(await page.locator('#otp').count(), 'asked for the second factor');
   await page.fill('#otp', recovery[0]!);

@@ -195,4 +195,18 @@ export class BrowserState {
     if (id && id.length <= 100) await this.#dir.sso.store.destroy('CairnSession', hashToken(id));
     clearCookie(reply, SESSION_COOKIE);
   }
+
+  /**
+   * The user signs out (portal button or a SAML SP's logout request): this browser's Cairn
+   * session and its OIDC provider session end, so apps ask again; audited as `sso.logout`.
+   */
+  async signOut(req: FastifyRequest, reply: FastifyReply, sess: SsoSession | null, how: { via: 'portal' | 'saml_slo'; app?: { id: string; name: string } }): Promise<void> {
+    await this.endSession(req, reply);
+    const opSession = parseCookies(req.headers.cookie)._session;
+    if (opSession && opSession.length < 100) await this.#dir.sso.store.destroy('Session', opSession);
+    await this.#dir.audit.record(
+      { orgId: this.#orgId, actor: { type: 'user', id: sess?.userId ?? null, name: null }, clientIp: req.ip ?? null, service: 'sso' },
+      { eventType: 'sso.logout', success: true, resource: how.app ? { type: 'sso_app', id: how.app.id, name: how.app.name } : null, changes: { via: how.via } },
+    );
+  }
 }

@@ -10,7 +10,7 @@ import { authorizeSession } from './access.js';
 import { ssoErrors } from './errors.js';
 import type Provider from 'oidc-provider';
 import { errorBox, esc, field, hidden, messagePage, noticeBox, page, signedOutPage } from './pages/render.js';
-import { parseCookies, type BrowserState, type Flow, type SamlParticipant, type SsoSession } from './session.js';
+import { type BrowserState, type Flow, type SamlParticipant, type SsoSession } from './session.js';
 import type { Logger } from '../../core/index.js';
 
 export interface WebDeps {
@@ -496,10 +496,7 @@ ${field('current', 'Current password', 'password', { autocomplete: 'current-pass
   app.post('/sso/logout', async (req, reply) => {
     const sess = await state.session(req);
     if (sess && !checkCsrf(req, sess)) return sendHtml(reply, 403, messagePage('Request refused', 'The form could not be verified.'));
-    await state.endSession(req, reply);
-    // Also end this browser's OP session, so OIDC apps ask again.
-    const opSession = parseCookies(req.headers.cookie)._session;
-    if (opSession && opSession.length < 100) await dir.sso.store.destroy('Session', opSession);
+    await state.signOut(req, reply, sess, { via: 'portal' });
     if (sess?.samlParticipants?.length) return d.samlLogout(reply, sess.samlParticipants);
     return sendHtml(reply, 200, signedOutPage());
   });

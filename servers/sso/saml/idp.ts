@@ -12,7 +12,7 @@ import type { Directory, Org, SamlAppSettings, SsoApp, User } from '../../../cor
 import { authorizeSession } from '../access.js';
 import type { SamlSigning } from '../keys.js';
 import { autoPostPage, messagePage, signedOutPage } from '../pages/render.js';
-import { parseCookies, type BrowserState, type SamlParticipant, type SsoSession } from '../session.js';
+import { type BrowserState, type SamlParticipant, type SsoSession } from '../session.js';
 import { failPage, sendHtml } from '../web.js';
 import type { Logger } from '../../../core/index.js';
 
@@ -304,13 +304,7 @@ export class SamlIdp {
       throw new SamlError(400, 'This sign-out request was already used.', 'replayed_request');
     }
     const sess = await this.#d.state.session(req);
-    await this.#d.state.endSession(req, reply);
-    const opSession = parseCookies(req.headers.cookie)._session;
-    if (opSession && opSession.length < 100) await this.#d.dir.sso.store.destroy('Session', opSession);
-    await this.#d.dir.audit.record(
-      { orgId: this.#d.org.id, actor: { type: 'user', id: sess?.userId ?? null, name: null }, clientIp: req.ip ?? null, service: 'sso' },
-      { eventType: 'sso.logout', success: true, resource: { type: 'sso_app', id: app.id, name: app.name }, changes: { via: 'saml_slo' } },
-    );
+    await this.#d.state.signOut(req, reply, sess, { via: 'saml_slo', app });
     const pending: PendingLogout = {
       origin: { appId: app.id, requestId, relayState: typeof src.RelayState === 'string' ? src.RelayState.slice(0, 1024) : '' },
       remaining: (sess?.samlParticipants ?? []).filter((p) => p.appId !== app.id),
