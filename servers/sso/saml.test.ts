@@ -292,7 +292,7 @@ t.test('SP-initiated single logout (HTTP-Redirect, signed both ways), told to th
   await page.goto(`${cairn.base}/sso/`);
   t.match(await page.content(), /Hello/, 'signed in before');
   const before = posts.length;
-  await page.click('text=Helpdesk');
+  await Promise.all([page.waitForURL(/\/helpdesk\/acs/), page.click('text=Helpdesk')]);
   const helpdeskLogin = await helpdeskSp.validatePostResponseAsync({ SAMLResponse: (await waitPost(before + 1))!.SAMLResponse! });
   t.equal(helpdeskLogin.profile?.nameID, alice.id, 'signed in to the helpdesk too (persistent NameID)');
   const url = await redirectSp.getLogoutUrlAsync({ issuer: cairn.base, nameID: 'alice@example.com', nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', sessionIndex: '_s1' } as never, 'bye', {});
@@ -320,7 +320,8 @@ t.test('signing out of the portal tells the SPs of the session (IdP-initiated si
   await page.fill('#password', PW);
   await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
   const before = posts.length;
-  await page.click('text=Helpdesk');
+  // The launch auto-posts to the SP's ACS: let that navigation finish before the next one.
+  await Promise.all([page.waitForURL(/\/helpdesk\/acs/), page.click('text=Helpdesk')]);
   const login = await helpdeskSp.validatePostResponseAsync({ SAMLResponse: (await waitPost(before + 1))!.SAMLResponse! });
   await page.goto(`${cairn.base}/sso/`);
   const told = helpdeskLogouts.length;
@@ -350,7 +351,7 @@ t.test('signing certificate rotation: both certificates in the metadata during t
       await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
     }
     const before = posts.length;
-    await page.click('text=CRM');
+    await Promise.all([page.waitForURL(ACS), page.click('text=CRM')]);
     return { SAMLResponse: (await waitPost(before + 1))!.SAMLResponse! };
   };
 
