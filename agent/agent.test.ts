@@ -305,6 +305,9 @@ for (const backend of backends) {
       const bad = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'main.ts'), 'frobnicate'], { encoding: 'utf8', timeout: 30_000 });
       t.equal(bad.status, 2);
       t.match(bad.stderr, /usage/);
+      const help = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'main.ts'), '--help'], { encoding: 'utf8', timeout: 30_000 });
+      t.equal(help.status, 0, '--help is not an error');
+      t.match(help.stdout, /enroll --server URL .*--root DIR\] \[--dry-run\]/, 'every enroll option is listed');
     });
   });
 }

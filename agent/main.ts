@@ -26,6 +26,9 @@ const stdio: Io = { out: (s) => process.stdout.write(s.endsWith('\n') ? s : s + 
 
 class Usage extends Error {}
 
+const USAGE = `usage: cairn-agent enroll --server URL --token T [--ca-fingerprint FP|--ca-file F] [--hostname H] [--agent-command PATH] [--root DIR] [--dry-run]
+       cairn-agent sync|status|unenroll [--root DIR] [--dry-run] [--local-only]`;
+
 interface Opts {
   cmd: string; root: string; dryRun: boolean; server?: string; token?: string; caFingerprint?: string; caFile?: string; hostname?: string; agentCommand: string; localOnly: boolean;
   /** Where the agent's fixed steps run: this host on a real root, nowhere with --root (unless a caller says). */
@@ -276,12 +279,16 @@ async function unenroll(o: Opts, io: Io): Promise<number> {
 
 /** `host`: where the fixed steps run; by default this host on a real root and nowhere with --root. */
 export async function run(argv: string[], io: Io = stdio, host?: HostCommands): Promise<number> {
+  if (argv.length === 1 && ['--help', '-h', 'help'].includes(argv[0]!)) {
+    io.out(USAGE);
+    return 0;
+  }
   let o: Opts;
   try {
     o = parse(argv);
     o.host = host ?? (o.root === '/' ? commandsOnPath() : null);
   } catch (err) {
-    io.err(`cairn-agent: ${(err as Error).message}\nusage: cairn-agent enroll --server URL --token T [--ca-fingerprint FP|--ca-file F] [--hostname H]\n       cairn-agent sync|status|unenroll [--root DIR] [--dry-run] [--local-only]`);
+    io.err(`cairn-agent: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
   try {

@@ -63,3 +63,12 @@ t.test('configuration errors name the key', async (t) => {
   t.equal(r.code, 2);
   t.match(r.stderr, /CAIRN_LDAP__PORTT: no config key ldap\.portt/);
 });
+
+t.test('an unusable database is reported with the driver\'s reason, never the URL\'s password', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cairn-cli-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const r = await cairnCli({ ...process.env, CAIRN_DATA_DIR: dataDir, CAIRN_DATABASE__URL: 'postgres://cairn:Url-secret-77@127.0.0.1:1/cairn' })(['user', 'list']);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, 'cairn: the database is unreachable: connect ECONNREFUSED 127.0.0.1:1\n', 'one line, no stack');
+  t.notMatch(r.stdout + r.stderr, /Url-secret-77/);
+});

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/load.js';
 import {
-  bootstrap, createLogger, eventToJson, ApiKeys, HostAgents, isCairnError, openDirectory, postureReport, systemContext, type Directory, type Group, type Logger,
+  bootstrap, createLogger, eventToJson, ApiKeys, HostAgents, isCairnError, openDirectory, postureReport, scrubError, systemContext, type Directory, type Group, type Logger,
   type Org, type User,
 } from '../core/index.js';
 
@@ -507,7 +507,8 @@ main(process.argv.slice(2)).then(
       process.exitCode = 1;
     } else {
       const e = err as Error;
-      const msg = isCairnError(err) && err.code === 'unavailable' ? 'the database is unreachable' : e.message ?? String(err);
+      // The driver's reason (refused connection, unknown role, failed TLS…) never carries the URL's password.
+      const msg = isCairnError(err) && err.code === 'unavailable' ? `the database is unreachable${err.cause === undefined ? '' : `: ${scrubError(err.cause).message}`}` : e.message ?? String(err);
       process.stderr.write(`cairn: ${msg}\n`);
       process.exitCode = 1;
     }

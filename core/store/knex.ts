@@ -23,10 +23,15 @@ export function isPostgres(db: Db): boolean {
   return db.client.config.client === 'pg';
 }
 
+// knex prints each failed connection attempt with its stack; the caller receives that same error
+// (as 'unavailable') and reports it once, so that line is only noise.
+const knexLog = { warn: (message: string) => { if (!message.startsWith('Acquire connection error')) console.warn(message); } };
+
 export function openDb(opts: StoreOptions): Db {
   if (/^postgres(ql)?:\/\//.test(opts.url)) {
     return knexFactory({
       client: 'pg',
+      log: knexLog,
       connection: { connectionString: opts.url, statement_timeout: opts.timeoutMs, connectionTimeoutMillis: opts.timeoutMs } as Knex.PgConnectionConfig,
       pool: { min: 0, max: opts.poolMax, acquireTimeoutMillis: opts.timeoutMs },
       acquireConnectionTimeout: opts.timeoutMs,
@@ -72,6 +77,11 @@ export async function pendingMigrations(db: Db): Promise<string[]> {
 const unavailableCodes = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'SQLITE_BUSY', 'SQLITE_IOERR',
   '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '57014', '53300',
+  // The server refuses the connection itself (unknown role, wrong password, pg_hba, no such
+  // database), or TLS to it cannot be verified: as unusable as a server that is down.
+  '28000', '28P01', '3D000',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED',
 ]);
 
 /** A storage failure as a typed error: connectivity problems become 'unavailable'. */
@@ -81,7 +91,7 @@ export function storeError(err: unknown): CairnError {
   if (
     (e.code && unavailableCodes.has(e.code)) ||
     e.name === 'KnexTimeoutError' ||
-    /Connection terminated|timeout|Timeout acquiring|connect ECONNREFUSED|database is locked/i.test(e.message ?? '')
+    /Connection terminated|timeout|Timeout acquiring|connect ECONNREFUSED|database is locked|does not support SSL/i.test(e.message ?? '')
   ) {
     return new CairnError('unavailable', 'directory store unavailable', { cause: err });
   }
