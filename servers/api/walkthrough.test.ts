@@ -41,7 +41,7 @@ t.test('the documented walkthrough works with curl', async (t) => {
   const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn('bash', ['-c', script], {
       cwd, timeout: 150_000,
-      env: { PATH: process.env.PATH, HOME: cwd, CAIRN: s.url, CA: s.caFile, ADMIN_PASSWORD: 'Bootstrap-admin-pw-1' },
+      env: { PATH: process.env.PATH, HOME: cwd, CAIRN: s.url, CA: s.caFile, ADMIN_PASSWORD: 'Bootstrap-admin-pw-1', NEW_ADMIN_PASSWORD: 'Granite-lantern-57' },
     });
     let stdout = '';
     let stderr = '';
@@ -52,6 +52,7 @@ t.test('the documented walkthrough works with curl', async (t) => {
   t.equal(run.status, 0, `walkthrough exits 0\n${run.stdout}\n${run.stderr}`);
   t.match(run.stdout, /no failed request/);
   t.match(run.stdout, /"role": "administrator"/);
+  t.match(run.stdout, /^session$/m, 'the password change makes a full session');
   t.match(run.stdout, /user\.created\tapi_key\t127\.0\.0\.1\ttrue/);
   t.match(run.stdout, /"field": "uidNumber"|"field":"uidNumber"/, 'the mass-assignment example names the field');
   t.match(run.stdout, /pass\tadmin_mfa_required/);

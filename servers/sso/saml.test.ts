@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import t from 'tap';
 import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
+import { totpCode } from '../../core/index.js';
 import { rotateSamlKey } from './keys.js';
 import { caFetch, launchBrowser, startCairn } from './testkit.js';
 
@@ -242,6 +243,39 @@ t.test('conditional access: a deny rule for SSO from this network shows a clear 
   t.match(await p2.content(), /does not allow signing in/);
   await p2.close();
   t.equal(posts.length, before);
+});
+
+t.test('portal launch of an app that needs a code the portal session lacks: sign in with it, not "not assigned"', async (t) => {
+  const dora = await dir.users.create(cairn.ctx, { username: 'dora', displayName: 'Dora', email: 'dora@example.com', password: PW });
+  await dir.groups.addMember(cairn.ctx, staff.id, dora.id);
+  const { secret } = await dir.users.beginTotp(cairn.ctx, dora.id);
+  await dir.users.confirmTotp(cairn.ctx, dora.id, totpCode(secret, Date.now() / 1000 - 30));
+  await dir.policies.setMfaModes(cairn.ctx, { sso: 'required', portal: 'off' });
+  t.teardown(() => dir.policies.setMfaModes(cairn.ctx, { sso: 'off' }));
+  const ctx2 = await launchBrowser();
+  t.teardown(() => ctx2.close());
+  const page = await ctx2.newPage();
+  const submit = (selector = 'button[type=submit] >> nth=0') => Promise.all([page.waitForNavigation().catch(() => null), page.click(selector)]).then(([r]) => r);
+  await page.goto(`${cairn.base}/sso/`);
+  await page.fill('#username', 'dora');
+  await submit();
+  await page.fill('#password', PW);
+  await submit();
+  t.match(await page.content(), /Your applications/, 'the portal opens with the password alone');
+  const before = posts.length;
+  const res = await submit('text=CRM');
+  t.equal(res?.status(), 200);
+  t.notMatch(await page.content(), /not assigned/);
+  t.equal(await page.locator('#username').count(), 1, 'asked to sign in for the app');
+  await page.fill('#username', 'dora');
+  await submit();
+  await page.fill('#password', PW);
+  await submit();
+  await page.fill('#otp', totpCode(secret));
+  await submit();
+  t.match(await page.content(), /Your applications/, 'back in the portal, now with the code');
+  await page.click('text=CRM');
+  t.ok(await waitPost(before + 1), 'the launch now posts an assertion');
 });
 
 t.test('encrypted assertion (AES-256-GCM, RSA-OAEP) to an SP that asks for it', async (t) => {

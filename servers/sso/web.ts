@@ -488,7 +488,21 @@ ${field('current', 'Current password', 'password', { autocomplete: 'current-pass
     const target = await dir.sso.apps.get(org.id, appId).catch(() => null);
     if (!target || target.type !== 'saml') return sendHtml(reply, 404, messagePage('Unknown application', 'This application does not exist.'));
     const decision = await authorizeSession(dir, org, sess, target, req.ip ?? null);
-    if (!decision.ok) return sendHtml(reply, 403, notAssignedPage(target.displayName));
+    if (!decision.ok) {
+      switch (decision.reason) {
+        case 'reauth':
+          // The app needs the second factor this portal session was opened without: sign in
+          // for the app, then back to the portal, whose session then carries the code.
+          await state.startFlow(reply, { next: '/sso/', appId: target.id, appName: target.displayName, uid: null });
+          return reply.redirect('/sso/login', 303);
+        case 'access_rule':
+          return sendHtml(reply, 403, messagePage('Sign-in not allowed', 'Your organisation does not allow signing in to this application from your current network.'));
+        case 'not_assigned':
+          return sendHtml(reply, 403, notAssignedPage(target.displayName));
+        default:
+          return sendHtml(reply, 403, messagePage('Sign-in not allowed', 'This account cannot sign in to this application.'));
+      }
+    }
     await d.samlLaunch(req, reply, target, decision.user, sess);
     return reply;
   });
