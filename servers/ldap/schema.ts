@@ -43,7 +43,6 @@ const types: AttrType[] = [
   { name: 'entryDN', syntax: 'dn', operational: true },
   { name: 'hasSubordinates', syntax: 'caseIgnore', operational: true },
   { name: 'structuralObjectClass', syntax: 'caseIgnore', operational: true },
-  { name: 'subschemaSubentry', syntax: 'dn', operational: true },
   // Root DSE
   { name: 'namingContexts', syntax: 'dn' },
   { name: 'supportedLDAPVersion', syntax: 'integer' },

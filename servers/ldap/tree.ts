@@ -382,7 +382,6 @@ export class DirectoryTree {
       // Attributes whose values are the same on every entry of a kind are one shared object
       // (with its normalised values and encoding), not one copy per entry.
       e.attrs.set('structuralobjectclass', shared('structuralObjectClass', [structural(e)]));
-      e.attrs.set('subschemasubentry', shared('subschemaSubentry', ['cn=Subschema']));
       for (const key of ['objectclass', 'loginshell', 'shadowmax', 'shadowlastchange']) {
         const a = e.attrs.get(key);
         if (a) e.attrs.set(key, shared(a.name, a.values));
