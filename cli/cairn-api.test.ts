@@ -37,6 +37,11 @@ t.test('cairn posture and cairn api-key', async (t) => {
   // The last Administrator lost their phone: the shell can reset their TOTP.
   const reset = await cairn(['admin', 'totp-reset', 'admin']);
   t.match(reset.stdout, /admin: TOTP removed/, reset.stderr);
+  // ... and forgot their password: a temporary one from the shell, to change at next login.
+  const short = await cairn(['admin', 'passwd', 'admin', '--password-stdin'], 'too-short\n');
+  t.same([short.code, short.stderr.trim()], [1, 'cairn: password: at least 12 characters for an administrator'], 'a short password is refused, naming why');
+  const passwd = await cairn(['admin', 'passwd', 'admin', '--password-stdin'], 'Temporary-admin-pw-7\n');
+  t.match(passwd.stdout, /admin: password reset; they must choose a new one/, passwd.stderr);
   dir = await openDirectory({ config, log: testLogger() });
   t.teardown(() => dir.close());
   t.equal((await new ApiKeys(dir.deps).get(org.id, made.key.id)).status, 'revoked');
@@ -44,4 +49,10 @@ t.test('cairn posture and cairn api-key', async (t) => {
   t.same([ev?.initiatedBy.type, ev?.service], ['cli', 'cli'], 'audited as a CLI action');
   const [rs] = await dir.audit.list({ orgId: org.id, eventType: 'admin.mfa_reset', limit: 1 });
   t.equal(rs?.initiatedBy.type, 'cli', 'the TOTP reset is audited too');
+  const login = await dir.admins.login(org.id, { username: 'admin', password: 'Temporary-admin-pw-7' }, '127.0.0.1');
+  // Its TOTP was reset above: the right password leads to enrolment (and then to the forced change).
+  t.equal(login.status, 'totp_enrollment_required', 'the temporary password is accepted');
+  t.equal((await dir.admins.list(org.id)).find((a) => a.username === 'admin')?.mustChangePassword, true, 'and must be changed');
+  const [pr] = await dir.audit.list({ orgId: org.id, eventType: 'admin.password_reset', limit: 1 });
+  t.equal(pr?.initiatedBy.type, 'cli', 'audited');
 });

@@ -44,6 +44,8 @@ Audit trail:
 Admins (recovery from the server's shell):
   admin list                   admin totp-reset <username>   (they enrol again at next login)
   admin unlock <username>      (clears login lockout)
+  admin passwd <username> [--password-stdin]
+                               a temporary password (12+ characters) they must change at next login
 
 API keys (emergency use from the server's shell):
   api-key list [--json]        every key of the organization, never a secret
@@ -389,9 +391,12 @@ async function main(argv: string[]): Promise<number> {
           return 0;
         }
         const target = admins.find((a) => a.username === rest[0]);
-        if (sub !== 'totp-reset' && sub !== 'unlock') throw new UsageError(`unknown: admin ${sub ?? ''}`);
+        if (sub !== 'totp-reset' && sub !== 'unlock' && sub !== 'passwd') throw new UsageError(`unknown: admin ${sub ?? ''}`);
         if (!target) throw new UsageError(`no admin named ${rest[0] ?? '(none given)'}`);
-        if (sub === 'totp-reset') {
+        if (sub === 'passwd') {
+          await dir.admins.resetPassword(ctx, target.id, await readSecret('temporary password: ', !!values['password-stdin']));
+          console.log(`${target.username}: password reset; they must choose a new one at their next login`);
+        } else if (sub === 'totp-reset') {
           await dir.admins.resetTotp(ctx, target.id);
           console.log(`${target.username}: TOTP removed; they enrol a new one at their next login`);
         } else {

@@ -157,6 +157,22 @@ export class Admins {
     });
   }
 
+  /**
+   * Recovery from the server's shell (a forgotten password): a temporary password the admin must
+   * replace at their next login; every session of theirs ends.
+   */
+  async resetPassword(ctx: ActionContext, id: string, temporary: string): Promise<void> {
+    const before = await this.get(ctx.orgId, id);
+    if (typeof temporary !== 'string' || temporary.length < 12) throw invalidInput('password', 'at least 12 characters for an administrator');
+    if (this.#d.hasher.tooLong(temporary)) throw invalidInput('password', 'too long');
+    const hash = await this.#d.hasher.hash(temporary);
+    await mutate(this.#d, ctx, async (trx) => {
+      await trx('admins').where({ org_id: ctx.orgId, id }).update({ password_hash: hash, must_change_password: true, updated_at: now() });
+      await trx('admin_sessions').where({ admin_id: id }).delete();
+      return { result: undefined, audit: { eventType: 'admin.password_reset', success: true, resource: { type: 'admin', id, name: before.username }, resourceIsPerson: true } };
+    });
+  }
+
   /** An admin changes their own password (the current one is required). */
   async changeOwnPassword(ctx: ActionContext, id: string, current: string, next: string, keepTokenHash: string | null): Promise<void> {
     const row = (await read(() => this.#d.db('admins').where({ org_id: ctx.orgId, id }).first())) as AdminRow | undefined;
