@@ -70,6 +70,14 @@ for (const backend of backends) {
     t.same([moved.status, moved.json.address, moved.json.legacy], [200, '127.0.0.1/32', true]);
 
     // A network with clients cannot go; without, it can.
+    // PEAP-MSCHAPv2 needs NT hashes: switched on and off over the API (Administrator only).
+    t.same((await call('GET', '/policies/radius')).json, { storeNtHash: false }, 'off by default');
+    t.same((await call('PATCH', '/policies/radius', { storeNtHash: true })).json, { storeNtHash: true });
+    await call('POST', `/users/${alice.id}/password`, { password: 'Fresh-password-42', mustChangePassword: false });
+    const ntHash = async () => (await h.s.dir.store('users').where({ id: alice.id }).first('nt_hash_enc')).nt_hash_enc;
+    t.match(await ntHash(), /^v1\./, 'a password set from then on keeps a sealed NT hash');
+    t.equal((await call('PATCH', '/policies/radius', { storeNtHash: false })).status, 200);
+    t.equal(await ntHash(), null, 'turned off: every NT hash erased');
     t.equal((await call('DELETE', `/radius-networks/${net.json.id}`)).status, 409);
     t.equal((await call('DELETE', `/radius-clients/${clientId}`)).status, 204);
     t.equal((await call('DELETE', `/radius-networks/${net.json.id}`)).status, 204);

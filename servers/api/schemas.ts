@@ -261,6 +261,10 @@ const MfaModesPatch = Type.Object(Object.fromEntries(protocols.map((p) => [p, Ty
 export const MfaPolicySchema = Type.Object({ mode: MfaModes }, strict);
 export const MfaPolicyPatch = Type.Object({ mode: MfaModesPatch }, strict);
 
+export const RadiusSettingsSchema = Type.Object({
+  storeNtHash: Type.Boolean({ description: 'Keep an NT hash (sealed with the master key) of passwords set from now on, for PEAP-MSCHAPv2; false erases every stored one.' }),
+}, strict);
+export const RadiusSettingsPatch = Type.Object({ storeNtHash: Type.Optional(Type.Boolean()) }, { ...strict, minProperties: 1 });
 export const SsoSessionPolicySchema = Type.Object({ maxAgeMinutes: Type.Integer(), idleMinutes: Type.Integer() }, strict);
 export const SsoSessionPolicyPatch = Type.Object({
   maxAgeMinutes: Type.Optional(Type.Integer({ minimum: ssoSessionPolicyLimits.maxAgeMinutes[0], maximum: ssoSessionPolicyLimits.maxAgeMinutes[1] })),
