@@ -76,6 +76,7 @@ for (const backend of backends) {
     await step('patch radius network', 'PATCH', `/radius-networks/${net.id}`, A, { groupReplies: [{ groupId: g.id, vlan: 10 }] }, 'radius.network.updated');
     const nas = await step('create radius client', 'POST', '/radius-clients', A, { name: 'ap-1', address: '192.0.2.1', networkId: net.id }, 'radius.client.created');
     await step('patch radius client', 'PATCH', `/radius-clients/${nas.client.id}`, A, { legacy: true }, 'radius.client.updated');
+    await step('ldap access', 'PUT', '/policies/ldap-access', A, { groupIds: [] }, 'grant.updated');
     await step('radius settings', 'PATCH', '/policies/radius', A, { storeNtHash: true }, 'policy.radius.updated');
     await step('rotate radius secret', 'POST', `/radius-clients/${nas.client.id}/secret`, A, undefined, 'radius.client.secret_rotated');
     await step('delete radius client', 'DELETE', `/radius-clients/${nas.client.id}`, A, undefined, 'radius.client.deleted');

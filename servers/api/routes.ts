@@ -16,6 +16,9 @@ import { ssoRoutes } from './routes/sso.js';
 
 export type { Call, RouteDef, Who } from './route-kit.js';
 
+/** The resource ldap.requireGrant checks user binds against: the org's LDAP directory. */
+const ldapResource = (c: Call) => ({ type: 'ldap' as const, id: c.orgId });
+
 async function ipListOf(c: Call, id: string) {
   const list = (await c.dir.policies.ipLists(c.orgId)).find((x) => x.id === id);
   if (!list) throw new CairnError('not_found', 'IP list not found');
@@ -379,6 +382,20 @@ export const routes: RouteDef[] = [
     handler: async (req, reply, c) => {
       checkIfMatch(req, await c.dir.policies.mfaPolicy(c.orgId));
       return withEtag(reply, await c.dir.policies.setMfaModes(c.actx, req.body.mode));
+    },
+  },
+  {
+    method: 'GET', url: '/policies/ldap-access', permission: 'policies.read', tag: 'policies', summary: 'The groups whose members may bind over LDAP as users (enforced when ldap.requireGrant is on).',
+    schema: { response: R(200, S.LdapAccessSchema) },
+    handler: async (_req, reply, c) => withEtag(reply, { groupIds: await c.dir.grants.groupsOf(c.orgId, ldapResource(c)) }),
+  },
+  {
+    method: 'PUT', url: '/policies/ldap-access', permission: 'policies.write', tag: 'policies', summary: 'Replace the groups allowed to bind over LDAP as users (If-Match honoured).',
+    schema: { body: S.LdapAccessPut, response: R(200, S.LdapAccessSchema) },
+    handler: async (req, reply, c) => {
+      checkIfMatch(req, { groupIds: await c.dir.grants.groupsOf(c.orgId, ldapResource(c)) });
+      await c.dir.grants.set(c.actx, ldapResource(c), 'access', req.body.groupIds);
+      return withEtag(reply, { groupIds: await c.dir.grants.groupsOf(c.orgId, ldapResource(c)) });
     },
   },
   {

@@ -261,6 +261,10 @@ const MfaModesPatch = Type.Object(Object.fromEntries(protocols.map((p) => [p, Ty
 export const MfaPolicySchema = Type.Object({ mode: MfaModes }, strict);
 export const MfaPolicyPatch = Type.Object({ mode: MfaModesPatch }, strict);
 
+export const LdapAccessSchema = Type.Object({
+  groupIds: Type.Array(Type.String(), { description: 'Groups whose members may bind as users when ldap.requireGrant is on.' }),
+}, strict);
+export const LdapAccessPut = Type.Object({ groupIds: GroupIds }, strict);
 export const RadiusSettingsSchema = Type.Object({
   storeNtHash: Type.Boolean({ description: 'Keep an NT hash (sealed with the master key) of passwords set from now on, for PEAP-MSCHAPv2; false erases every stored one.' }),
 }, strict);

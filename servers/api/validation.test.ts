@@ -41,6 +41,7 @@ const validBodies: Record<string, Record<string, unknown>> = {
   'PATCH /access-rules/:id': { priority: 5 },
   'POST /access-rules': { name: 'r', priority: 1, protocol: '*', action: 'deny' },
   'PATCH /policies/password': { minLength: 12 },
+  'PUT /policies/ldap-access': { groupIds: [] },
   'PATCH /policies/radius': { storeNtHash: true },
   'PATCH /policies/mfa': { mode: { radius: 'required' } },
   'PATCH /policies/sso-session': { idleMinutes: 30 },
