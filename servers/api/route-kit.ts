@@ -218,3 +218,35 @@ export function itemRoutes<T>(r: {
   }
   return routes;
 }
+
+/**
+ * A setting of the org (a policy) in one declaration: GET `/policies/<name>` (with an ETag) and
+ * its change — PATCH merges, PUT replaces — with If-Match honoured against the current value.
+ */
+export function settingRoutes<T>(r: {
+  name: string;
+  tag: string;
+  read: Permission;
+  write: Permission;
+  schema: TSchema;
+  get(c: Call): Promise<T>;
+  summary: string;
+  change: { method: 'PATCH' | 'PUT'; summary: string; body: TSchema; apply(c: Call, body: any): Promise<T> };
+}): RouteDef[] {
+  const url = `/policies/${r.name}`;
+  return [
+    {
+      method: 'GET', url, permission: r.read, tag: r.tag, summary: r.summary,
+      schema: { response: R(200, r.schema) },
+      handler: async (_req, reply, c) => withEtag(reply, await r.get(c)),
+    },
+    {
+      method: r.change.method, url, permission: r.write, tag: r.tag, summary: r.change.summary,
+      schema: { body: r.change.body, response: R(200, r.schema) },
+      handler: async (req, reply, c) => {
+        checkIfMatch(req, await r.get(c));
+        return withEtag(reply, await r.change.apply(c, req.body));
+      },
+    },
+  ];
+}

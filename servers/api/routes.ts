@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { CairnError, eventToJson, groupSortColumns, postureReport, rolePermissions, systemSortColumns, userSortColumns, type Directory } from '../../core/index.js';
 import {
-  checkIfMatch, decodeCursor, encodeCursor, itemRoutes, ok204, pageLimit, pageOf, pageSorted, pageStored, R, sortedListQuery, withEtag, type Call, type RouteDef, type Who,
+  checkIfMatch, decodeCursor, encodeCursor, itemRoutes, ok204, settingRoutes, pageLimit, pageOf, pageSorted, pageStored, R, sortedListQuery, withEtag, type Call, type RouteDef, type Who,
 } from './route-kit.js';
 import * as S from './schemas.js';
 import { agentRoutes } from './routes/agent.js';
@@ -358,59 +358,36 @@ export const routes: RouteDef[] = [
   }),
 
   // policies
-  {
-    method: 'GET', url: '/policies/password', permission: 'policies.read', tag: 'policies', summary: 'The password and lockout policy.',
-    schema: { response: R(200, S.PasswordPolicySchema) },
-    handler: async (_req, reply, c) => withEtag(reply, await c.dir.policies.passwordPolicy(c.orgId)),
-  },
-  {
-    method: 'PATCH', url: '/policies/password', permission: 'policies.write', tag: 'policies', summary: 'Change the password and lockout policy (If-Match honoured).',
-    schema: { body: S.PasswordPolicyPatch, response: R(200, S.PasswordPolicySchema) },
-    handler: async (req, reply, c) => {
-      checkIfMatch(req, await c.dir.policies.passwordPolicy(c.orgId));
-      return withEtag(reply, await c.dir.policies.setPasswordPolicy(c.actx, req.body));
+  ...settingRoutes({
+    name: 'password', tag: 'policies', read: 'policies.read', write: 'policies.write', schema: S.PasswordPolicySchema,
+    summary: 'The password and lockout policy.',
+    get: (c) => c.dir.policies.passwordPolicy(c.orgId),
+    change: { method: 'PATCH', summary: 'Change the password and lockout policy (If-Match honoured).', body: S.PasswordPolicyPatch, apply: (c, body) => c.dir.policies.setPasswordPolicy(c.actx, body) },
+  }),
+  ...settingRoutes({
+    name: 'mfa', tag: 'policies', read: 'policies.read', write: 'policies.write', schema: S.MfaPolicySchema,
+    summary: 'How each service asks for a second factor (required / optional / off).',
+    get: (c) => c.dir.policies.mfaPolicy(c.orgId),
+    change: { method: 'PATCH', summary: 'Change the MFA mode of services (weakening one is audited and logged at warn).', body: S.MfaPolicyPatch, apply: (c, body) => c.dir.policies.setMfaModes(c.actx, body.mode) },
+  }),
+  ...settingRoutes({
+    name: 'ldap-access', tag: 'policies', read: 'policies.read', write: 'policies.write', schema: S.LdapAccessSchema,
+    summary: 'The groups whose members may bind over LDAP as users (enforced when ldap.requireGrant is on).',
+    get: async (c) => ({ groupIds: await c.dir.grants.groupsOf(c.orgId, ldapResource(c)) }),
+    change: {
+      method: 'PUT', summary: 'Replace the groups allowed to bind over LDAP as users (If-Match honoured).', body: S.LdapAccessPut,
+      apply: async (c, body) => {
+        await c.dir.grants.set(c.actx, ldapResource(c), 'access', body.groupIds);
+        return { groupIds: await c.dir.grants.groupsOf(c.orgId, ldapResource(c)) };
+      },
     },
-  },
-  {
-    method: 'GET', url: '/policies/mfa', permission: 'policies.read', tag: 'policies', summary: 'How each service asks for a second factor (required / optional / off).',
-    schema: { response: R(200, S.MfaPolicySchema) },
-    handler: async (_req, reply, c) => withEtag(reply, await c.dir.policies.mfaPolicy(c.orgId)),
-  },
-  {
-    method: 'PATCH', url: '/policies/mfa', permission: 'policies.write', tag: 'policies', summary: 'Change the MFA mode of services (weakening one is audited and logged at warn).',
-    schema: { body: S.MfaPolicyPatch, response: R(200, S.MfaPolicySchema) },
-    handler: async (req, reply, c) => {
-      checkIfMatch(req, await c.dir.policies.mfaPolicy(c.orgId));
-      return withEtag(reply, await c.dir.policies.setMfaModes(c.actx, req.body.mode));
-    },
-  },
-  {
-    method: 'GET', url: '/policies/ldap-access', permission: 'policies.read', tag: 'policies', summary: 'The groups whose members may bind over LDAP as users (enforced when ldap.requireGrant is on).',
-    schema: { response: R(200, S.LdapAccessSchema) },
-    handler: async (_req, reply, c) => withEtag(reply, { groupIds: await c.dir.grants.groupsOf(c.orgId, ldapResource(c)) }),
-  },
-  {
-    method: 'PUT', url: '/policies/ldap-access', permission: 'policies.write', tag: 'policies', summary: 'Replace the groups allowed to bind over LDAP as users (If-Match honoured).',
-    schema: { body: S.LdapAccessPut, response: R(200, S.LdapAccessSchema) },
-    handler: async (req, reply, c) => {
-      checkIfMatch(req, { groupIds: await c.dir.grants.groupsOf(c.orgId, ldapResource(c)) });
-      await c.dir.grants.set(c.actx, ldapResource(c), 'access', req.body.groupIds);
-      return withEtag(reply, { groupIds: await c.dir.grants.groupsOf(c.orgId, ldapResource(c)) });
-    },
-  },
-  {
-    method: 'GET', url: '/policies/sso-session', permission: 'policies.read', tag: 'policies', summary: 'How long an SSO browser session lives, and its idle timeout.',
-    schema: { response: R(200, S.SsoSessionPolicySchema) },
-    handler: async (_req, reply, c) => withEtag(reply, await c.dir.policies.ssoSessionPolicy(c.orgId)),
-  },
-  {
-    method: 'PATCH', url: '/policies/sso-session', permission: 'policies.write', tag: 'policies', summary: 'Change the SSO session lifetime and idle timeout (applies to live sessions at their next use; If-Match honoured).',
-    schema: { body: S.SsoSessionPolicyPatch, response: R(200, S.SsoSessionPolicySchema) },
-    handler: async (req, reply, c) => {
-      checkIfMatch(req, await c.dir.policies.ssoSessionPolicy(c.orgId));
-      return withEtag(reply, await c.dir.policies.setSsoSessionPolicy(c.actx, req.body));
-    },
-  },
+  }),
+  ...settingRoutes({
+    name: 'sso-session', tag: 'policies', read: 'policies.read', write: 'policies.write', schema: S.SsoSessionPolicySchema,
+    summary: 'How long an SSO browser session lives, and its idle timeout.',
+    get: (c) => c.dir.policies.ssoSessionPolicy(c.orgId),
+    change: { method: 'PATCH', summary: 'Change the SSO session lifetime and idle timeout (applies to live sessions at their next use; If-Match honoured).', body: S.SsoSessionPolicyPatch, apply: (c, body) => c.dir.policies.setSsoSessionPolicy(c.actx, body) },
+  }),
 
   // admins
   {

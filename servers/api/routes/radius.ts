@@ -2,28 +2,22 @@
 // (the issue gives Managers users, groups and systems): a NAS secret lets its holder forge
 // RADIUS answers, and a network's group grants decide who gets on the Wi-Fi or VPN.
 import { Type } from '@sinclair/typebox';
-import { checkIfMatch, itemRoutes, ok204, pageLimit, pageSorted, R, sortedListQuery, withEtag, type RouteDef } from '../route-kit.js';
+import { itemRoutes, ok204, settingRoutes, pageLimit, pageSorted, R, sortedListQuery, withEtag, type RouteDef } from '../route-kit.js';
 import * as S from '../schemas.js';
 
 const networkSort = ['name', 'createdAt', 'updatedAt'] as const;
 const clientSort = ['name', 'address', 'createdAt', 'updatedAt'] as const;
 
 export const radiusRoutes: RouteDef[] = [
-  // settings
-  {
-    method: 'GET', url: '/policies/radius', permission: 'radius.read', tag: 'radius', summary: 'RADIUS settings: whether NT hashes are kept for PEAP-MSCHAPv2.',
-    schema: { response: R(200, S.RadiusSettingsSchema) },
-    handler: async (_req, reply, c) => withEtag(reply, await c.dir.radius.settings(c.orgId)),
-  },
-  {
-    method: 'PATCH', url: '/policies/radius', permission: 'radius.write', tag: 'radius',
-    summary: 'Turn NT-hash storage on (passwords set from then on work with PEAP-MSCHAPv2) or off (every stored NT hash is erased); If-Match honoured.',
-    schema: { body: S.RadiusSettingsPatch, response: R(200, S.RadiusSettingsSchema) },
-    handler: async (req, reply, c) => {
-      checkIfMatch(req, await c.dir.radius.settings(c.orgId));
-      return withEtag(reply, await c.dir.radius.setSettings(c.actx, req.body));
+  ...settingRoutes({
+    name: 'radius', tag: 'radius', read: 'radius.read', write: 'radius.write', schema: S.RadiusSettingsSchema,
+    summary: 'RADIUS settings: whether NT hashes are kept for PEAP-MSCHAPv2.',
+    get: (c) => c.dir.radius.settings(c.orgId),
+    change: {
+      method: 'PATCH', body: S.RadiusSettingsPatch, apply: (c, body) => c.dir.radius.setSettings(c.actx, body),
+      summary: 'Turn NT-hash storage on (passwords set from then on work with PEAP-MSCHAPv2) or off (every stored NT hash is erased); If-Match honoured.',
     },
-  },
+  }),
 
   // networks
   {
