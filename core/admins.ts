@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mutate, now, read, toDate, type Deps } from './context.js';
 import { hashToken, randomToken } from './crypto/tokens.js';
 import { matchTotp, newTotpSecret, totpUri } from './crypto/totp.js';
+import { useTotp, type TotpUse } from './auth/totp-use.js';
 import { secondFactorNeeded } from './auth/authenticate.js';
 import { CairnError, conflict, invalidInput, notFound, policyViolation } from './errors.js';
 import { Policies } from './policies.js';
@@ -236,9 +237,10 @@ export class Admins {
     if (row.totp_enrolled_at) {
       if (secondFactorNeeded(mfaMode, true) && !otp) return fail('mfa_required');
       if (otp) {
-        if (!(await this.#verifyTotp(row.id, otp))) {
+        const use = await this.#verifyTotp(row.id, otp);
+        if (use !== 'accepted') {
           await this.#recordFailure(row, source, policy.lockoutThreshold, policy.lockoutMinutes);
-          return fail('mfa_invalid');
+          return fail(use === 'replayed' ? 'mfa_replayed' : 'mfa_invalid');
         }
         mfa = true;
       }
@@ -303,7 +305,7 @@ export class Admins {
   async verifyStepUp(orgId: string, adminId: string, code: string): Promise<boolean> {
     const row = (await read(() => this.#d.db('admins').where({ org_id: orgId, id: adminId }).first())) as AdminRow | undefined;
     if (!row?.totp_enrolled_at) return false;
-    return this.#verifyTotp(row.id, String(code ?? ''));
+    return (await this.#verifyTotp(row.id, String(code ?? ''))) === 'accepted';
   }
 
   async #newSession(row: AdminRow, orgId: string, clientIp: string | null, mfa: boolean): Promise<{ token: string; expiresAt: Date }> {
@@ -346,16 +348,11 @@ export class Admins {
     });
   }
 
-  async #verifyTotp(adminId: string, otp: string): Promise<boolean> {
-    const code = otp.replace(/\s/g, '');
+  async #verifyTotp(adminId: string, otp: string): Promise<TotpUse> {
     const fresh = (await read(() => this.#d.db('admins').where({ id: adminId }).first('totp_seed_enc', 'totp_last_step'))) as Pick<AdminRow, 'totp_seed_enc' | 'totp_last_step'> | undefined;
-    if (!fresh?.totp_seed_enc) return false;
+    if (!fresh?.totp_seed_enc) return 'invalid';
     const seed = this.#d.box.decrypt(fresh.totp_seed_enc, `admin-totp:${adminId}`).toString();
-    const step = matchTotp(seed, code, fresh.totp_last_step === null ? null : Number(fresh.totp_last_step));
-    if (step === null) return false;
-    // Compare-and-set: a code is accepted once, even by two instances at the same moment.
-    const won = await read(() => this.#d.db('admins').where({ id: adminId }).andWhere((q) => q.whereNull('totp_last_step').orWhere('totp_last_step', '<', step)).update({ totp_last_step: step }));
-    return won === 1;
+    return useTotp(this.#d.db, 'admins', adminId, seed, fresh.totp_last_step === null ? null : Number(fresh.totp_last_step), otp.replace(/\s/g, ''));
   }
 
   async #isLocked(adminId: string, source: string): Promise<boolean> {

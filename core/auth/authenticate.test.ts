@@ -134,7 +134,7 @@ for (const backend of backends) {
       const code = totpCode(secret);
       const withCode = req(td, { credential: { kind: 'password', password: PW + code, otpAppended: true } });
       t.match(await dir.authenticate(withCode), { decision: 'allow', mfa: 'totp' }, 'password123456');
-      t.same(await dir.authenticate(withCode), { decision: 'deny', reason: 'mfa_invalid' }, 'the same code twice: refused');
+      t.same(await dir.authenticate(withCode), { decision: 'deny', reason: 'mfa_replayed' }, 'the same code twice: refused, told apart in the audit trail');
       t.same(
         await dir.authenticate(req(td, { credential: { kind: 'password', password: PW + '000000', otpAppended: true } })),
         { decision: 'deny', reason: 'mfa_invalid' },

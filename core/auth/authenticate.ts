@@ -3,8 +3,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { read, type Deps } from '../context.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
-import { matchTotp } from '../crypto/totp.js';
 import type { Grants } from '../resources.js';
+import { useTotp } from './totp-use.js';
 import type { Policies } from '../policies.js';
 import type { AccessAction, MfaMode, Protocol, ResourceRef, User } from '../types.js';
 import { USERNAME_RE, type UserRow, type Users } from '../users.js';
@@ -40,7 +40,7 @@ export interface AuthRequest {
 export type DenyReason =
   | 'unknown_user' | 'invalid_password' | 'input_too_long' | 'locked' | 'suspended' | 'staged'
   | 'password_expired' | 'password_change_required' | 'not_assigned' | 'access_rule'
-  | 'mfa_required' | 'mfa_not_enrolled' | 'mfa_invalid' | 'challenge_invalid' | 'nt_hash_missing';
+  | 'mfa_required' | 'mfa_not_enrolled' | 'mfa_invalid' | 'mfa_replayed' | 'challenge_invalid' | 'nt_hash_missing';
 
 export type ChallengeKind = 'totp' | 'totp_enroll' | 'password_change';
 export type MfaType = 'totp' | 'recovery_code' | 'certificate';
@@ -229,11 +229,12 @@ export class Authenticator {
         if (req.challengeSupported) return this.#challenge(req, row, 'totp', audit, 'mfa_required');
         return deny('mfa_required', who);
       }
-      mfa = await this.#verifySecondFactor(row, otp);
-      if (!mfa) {
+      const second = await this.#verifySecondFactor(row, otp);
+      if (second === 'invalid' || second === 'replayed') {
         await this.#recordFailure(row, source, policy.lockoutThreshold, policy.lockoutMinutes);
-        return deny('mfa_invalid', who);
+        return deny(second === 'replayed' ? 'mfa_replayed' : 'mfa_invalid', who);
       }
+      mfa = second;
     }
 
     if (lock.hasFailures) await this.#clearFailures(row, source);
@@ -255,25 +256,19 @@ export class Authenticator {
   }
 
   /** TOTP (never the same step twice, even across instances) or a one-time recovery code. */
-  async #verifySecondFactor(row: UserRow, otp: string): Promise<MfaType | null> {
+  async #verifySecondFactor(row: UserRow, otp: string): Promise<MfaType | 'invalid' | 'replayed'> {
     const code = otp.replace(/[\s-]/g, '').toLowerCase();
     if (RECOVERY_RE.test(code)) {
       const used = await read(() =>
         this.#d.db('recovery_codes').where({ user_id: row.id, code_hash: hashToken(code) }).whereNull('used_at').update({ used_at: Date.now() }),
       );
-      return used === 1 ? 'recovery_code' : null;
+      return used === 1 ? 'recovery_code' : 'invalid';
     }
     const fresh = (await read(() => this.#d.db('users').where({ id: row.id }).first('totp_seed_enc', 'totp_last_step'))) as Pick<UserRow, 'totp_seed_enc' | 'totp_last_step'>;
-    if (!fresh?.totp_seed_enc) return null;
+    if (!fresh?.totp_seed_enc) return 'invalid';
     const seed = this.#d.box.decrypt(fresh.totp_seed_enc, `totp:${row.id}`).toString();
-    const last = fresh.totp_last_step === null ? null : Number(fresh.totp_last_step);
-    const step = matchTotp(seed, code, last);
-    if (step === null) return null;
-    // Compare-and-set: of two concurrent uses of one code, exactly one wins.
-    const won = await read(() =>
-      this.#d.db('users').where({ id: row.id }).andWhere((q) => q.whereNull('totp_last_step').orWhere('totp_last_step', '<', step)).update({ totp_last_step: step }),
-    );
-    return won === 1 ? 'totp' : null;
+    const use = await useTotp(this.#d.db, 'users', row.id, seed, fresh.totp_last_step === null ? null : Number(fresh.totp_last_step), code);
+    return use === 'accepted' ? 'totp' : use;
   }
 
   async #lockState(row: UserRow, source: string): Promise<{ locked: boolean; hasFailures: boolean }> {
@@ -387,10 +382,10 @@ export class Authenticator {
     if (lock.locked) return deny('locked', who);
     if (row.state !== 'active') return deny(row.state === 'staged' ? 'staged' : 'suspended', who);
     const mfa = await this.#verifySecondFactor(row, String(cred.otp ?? ''));
-    if (!mfa) {
+    if (mfa === 'invalid' || mfa === 'replayed') {
       const policy = await this.#policies.passwordPolicy(req.orgId);
       await this.#recordFailure(row, source, policy.lockoutThreshold, policy.lockoutMinutes);
-      return deny('mfa_invalid', who);
+      return deny(mfa === 'replayed' ? 'mfa_replayed' : 'mfa_invalid', who);
     }
     if (lock.hasFailures) await this.#clearFailures(row, source);
     await audit(true, who, { mfa });

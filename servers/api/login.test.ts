@@ -22,7 +22,7 @@ t.test('admin login: MFA, lockout, rate limit, sessions', async (t) => {
   // (The very code used at enrolment: a fresh one could belong to a later 30-second step.)
   t.equal((await login({ username: 'admin', password: okPw, otp: h.admin.usedCode })).status, 401, 'a TOTP code is accepted once');
   const reasons = await h.c.call('GET', `${P}/events?event_type=admin.login&success=false&limit=20`, { token: h.admin.token });
-  t.same(new Set(reasons.json.items.map((e: { reason: string }) => e.reason)), new Set(['mfa_required', 'invalid_password', 'unknown_admin', 'mfa_invalid']), 'every attempt is audited with its reason');
+  t.same(new Set(reasons.json.items.map((e: { reason: string }) => e.reason)), new Set(['mfa_required', 'invalid_password', 'unknown_admin', 'mfa_replayed']), 'every attempt is audited with its reason (a spent code as mfa_replayed)');
   // Turning admin MFA off is audited and logged loudly; then a password alone is enough.
   const off = await h.c.call('PATCH', `${P}/policies/mfa`, { token: h.admin.token, body: { mode: { admin: 'off' } } });
   t.equal(off.json.mode.admin, 'off');

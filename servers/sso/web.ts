@@ -164,6 +164,7 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
           await state.endFlow(reply, flow);
           return sendHtml(reply, 403, messagePage('Sign-in not allowed', 'Your organisation does not allow signing in to this application from your current network.'));
         case 'mfa_invalid':
+        case 'mfa_replayed':
         case 'challenge_invalid':
           // The challenge is single-use: a wrong code means proving the password again.
           flow.step = 'password';
