@@ -5,7 +5,7 @@
 //   apt-get install slapd   # the peer (not needed by the tests)
 //   npx tsx bench/ldap/run.mts [--users 10000] [--groups 500] [--seconds 8]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';

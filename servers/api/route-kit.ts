@@ -10,7 +10,7 @@ import {
 } from '../../core/index.js';
 import type { Config } from '../../config/load.js';
 import { HttpProblem } from './errors.js';
-import { IdParams, NoContent, PageQuery } from './schemas.js';
+import { IdParams, NoContent, Page, PageQuery } from './schemas.js';
 
 export type Who =
   | { kind: 'session'; admin: Admin; session: AdminSession }
@@ -145,7 +145,7 @@ function decodeSortCursor(cursor: string | undefined, sort: Sort<string>): SortK
 const compare = (a: string | number, b: string | number) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** A sorted page of a small list the core returns whole (admins, keys, apps, ...). */
-export function pageSorted<T extends { id: string }>(all: readonly T[], fields: readonly (keyof T & string)[], q: { sort?: string; cursor?: string }, limit: number) {
+function pageSorted<T extends { id: string }>(all: readonly T[], fields: readonly (keyof T & string)[], q: { sort?: string; cursor?: string }, limit: number) {
   const sort = parseSort(q.sort, fields);
   const after = decodeSortCursor(q.cursor, sort);
   const sign = sort.desc ? -1 : 1;
@@ -154,6 +154,27 @@ export function pageSorted<T extends { id: string }>(all: readonly T[], fields: 
   const rest = after ? keyed.filter((x) => cmp(x.key, after) > 0) : keyed;
   const page = rest.slice(0, limit).map((x) => x.item);
   return { items: page, nextCursor: rest.length > limit ? encodeSortCursor(sort, page[page.length - 1]!) : null };
+}
+
+/** GET `/<path>`: a sorted page of a small list the core returns whole. */
+export function listRoute<T extends { id: string }>(r: {
+  path: string;
+  tag: string;
+  read: Permission;
+  summary: string;
+  schema: TSchema;
+  sort: readonly (keyof T & string)[];
+  present(item: T): unknown;
+  list(c: Call): Promise<readonly T[]>;
+}): RouteDef {
+  return {
+    method: 'GET', url: `/${r.path}`, permission: r.read, tag: r.tag, summary: r.summary,
+    schema: { querystring: sortedListQuery(r.sort), response: R(200, Page(r.schema)) },
+    handler: async (req, _reply, c) => {
+      const p = pageSorted(await r.list(c), r.sort, req.query, pageLimit(c, req.query.limit));
+      return { items: p.items.map((i) => r.present(i)), nextCursor: p.nextCursor };
+    },
+  };
 }
 
 /** A sorted page from a store query that takes a keyset order (users, groups, systems); asks for one more. */

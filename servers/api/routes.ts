@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { CairnError, eventToJson, groupSortColumns, postureReport, rolePermissions, systemSortColumns, userSortColumns, type Directory } from '../../core/index.js';
 import {
-  checkIfMatch, decodeCursor, encodeCursor, itemRoutes, ok204, settingRoutes, pageLimit, pageOf, pageSorted, pageStored, R, sortedListQuery, withEtag, type Call, type RouteDef, type Who,
+  decodeCursor, encodeCursor, itemRoutes, listRoute, ok204, settingRoutes, pageLimit, pageOf, pageStored, R, sortedListQuery, withEtag, type Call, type RouteDef, type Who,
 } from './route-kit.js';
 import * as S from './schemas.js';
 import { agentRoutes } from './routes/agent.js';
@@ -270,14 +270,10 @@ export const routes: RouteDef[] = [
   }),
 
   // LDAP service accounts
-  {
-    method: 'GET', url: '/service-accounts', permission: 'service_accounts.read', tag: 'service-accounts', summary: 'List LDAP service accounts.',
-    schema: { querystring: sortedListQuery(serviceAccountSort), response: R(200, S.Page(S.ServiceAccountSchema)) },
-    handler: async (req, _reply, c) => {
-      const p = pageSorted(await c.dir.serviceAccounts.list(c.orgId), serviceAccountSort, req.query, pageLimit(c, req.query.limit));
-      return { items: p.items.map(S.presentServiceAccount), nextCursor: p.nextCursor };
-    },
-  },
+  listRoute({
+    path: 'service-accounts', tag: 'service-accounts', read: 'service_accounts.read', summary: 'List LDAP service accounts.',
+    schema: S.ServiceAccountSchema, sort: serviceAccountSort, present: S.presentServiceAccount, list: (c) => c.dir.serviceAccounts.list(c.orgId),
+  }),
   {
     method: 'POST', url: '/service-accounts', permission: 'service_accounts.write', tag: 'service-accounts', summary: 'Create a service account; its generated password is shown once.',
     schema: { body: S.ServiceAccountCreate, response: R(201, S.ServiceAccountWithPassword) },
@@ -307,14 +303,10 @@ export const routes: RouteDef[] = [
   ...ssoRoutes, // servers/api/routes/sso.ts
 
   // IP lists and conditional access
-  {
-    method: 'GET', url: '/ip-lists', permission: 'policies.read', tag: 'policies', summary: 'List IP lists.',
-    schema: { querystring: sortedListQuery(ipListSort), response: R(200, S.Page(S.IpListSchema)) },
-    handler: async (req, _reply, c) => {
-      const p = pageSorted(await c.dir.policies.ipLists(c.orgId), ipListSort, req.query, pageLimit(c, req.query.limit));
-      return { items: p.items.map(S.presentIpList), nextCursor: p.nextCursor };
-    },
-  },
+  listRoute({
+    path: 'ip-lists', tag: 'policies', read: 'policies.read', summary: 'List IP lists.',
+    schema: S.IpListSchema, sort: ipListSort, present: S.presentIpList, list: (c) => c.dir.policies.ipLists(c.orgId),
+  }),
   {
     method: 'POST', url: '/ip-lists', permission: 'policies.write', tag: 'policies', summary: 'Create an IP list (IPv4/IPv6 CIDRs).',
     schema: { body: S.IpListCreate, response: R(201, S.IpListSchema) },
@@ -390,14 +382,10 @@ export const routes: RouteDef[] = [
   }),
 
   // admins
-  {
-    method: 'GET', url: '/admins', permission: 'admins.read', tag: 'admins', summary: 'List administrators.',
-    schema: { querystring: sortedListQuery(adminSort), response: R(200, S.Page(S.AdminSchema)) },
-    handler: async (req, _reply, c) => {
-      const p = pageSorted(await c.dir.admins.list(c.orgId), adminSort, req.query, pageLimit(c, req.query.limit));
-      return { items: p.items.map(S.presentAdmin), nextCursor: p.nextCursor };
-    },
-  },
+  listRoute({
+    path: 'admins', tag: 'admins', read: 'admins.read', summary: 'List administrators.',
+    schema: S.AdminSchema, sort: adminSort, present: S.presentAdmin, list: (c) => c.dir.admins.list(c.orgId),
+  }),
   {
     method: 'POST', url: '/admins', permission: 'admins.write', session: true, tag: 'admins', summary: 'Create an administrator account (they enrol TOTP at first login).',
     schema: { body: S.AdminCreate, response: R(201, S.AdminSchema) },
@@ -431,14 +419,10 @@ export const routes: RouteDef[] = [
   },
 
   // API keys
-  {
-    method: 'GET', url: '/api-keys', permission: 'api_keys.read', tag: 'api-keys', summary: 'List API keys (never their secrets).',
-    schema: { querystring: sortedListQuery(apiKeySort), response: R(200, S.Page(S.ApiKeySchema)) },
-    handler: async (req, _reply, c) => {
-      const p = pageSorted(await c.keys.list(c.orgId), apiKeySort, req.query, pageLimit(c, req.query.limit));
-      return { items: p.items.map(S.presentKey), nextCursor: p.nextCursor };
-    },
-  },
+  listRoute({
+    path: 'api-keys', tag: 'api-keys', read: 'api_keys.read', summary: 'List API keys (never their secrets).',
+    schema: S.ApiKeySchema, sort: apiKeySort, present: S.presentKey, list: (c) => c.keys.list(c.orgId),
+  }),
   {
     method: 'POST', url: '/api-keys', permission: 'api_keys.write', session: true, tag: 'api-keys', summary: 'Create an API key; the full key is in this response only.',
     schema: { body: S.ApiKeyCreate, response: R(201, S.ApiKeyWithSecret) },

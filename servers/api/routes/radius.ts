@@ -2,7 +2,7 @@
 // (the issue gives Managers users, groups and systems): a NAS secret lets its holder forge
 // RADIUS answers, and a network's group grants decide who gets on the Wi-Fi or VPN.
 import { Type } from '@sinclair/typebox';
-import { itemRoutes, ok204, settingRoutes, pageLimit, pageSorted, R, sortedListQuery, withEtag, type RouteDef } from '../route-kit.js';
+import { itemRoutes, listRoute, ok204, settingRoutes, R, withEtag, type RouteDef } from '../route-kit.js';
 import * as S from '../schemas.js';
 
 const networkSort = ['name', 'createdAt', 'updatedAt'] as const;
@@ -20,14 +20,10 @@ export const radiusRoutes: RouteDef[] = [
   }),
 
   // networks
-  {
-    method: 'GET', url: '/radius-networks', permission: 'radius.read', tag: 'radius', summary: 'List RADIUS networks with their group grants and replies.',
-    schema: { querystring: sortedListQuery(networkSort), response: R(200, S.Page(S.RadiusNetworkSchema)) },
-    handler: async (req, _reply, c) => {
-      const p = pageSorted(await c.dir.radius.listNetworks(c.orgId), networkSort, req.query, pageLimit(c, req.query.limit));
-      return { items: p.items.map(S.presentRadiusNetwork), nextCursor: p.nextCursor };
-    },
-  },
+  listRoute({
+    path: 'radius-networks', tag: 'radius', read: 'radius.read', summary: 'List RADIUS networks with their group grants and replies.',
+    schema: S.RadiusNetworkSchema, sort: networkSort, present: S.presentRadiusNetwork, list: (c) => c.dir.radius.listNetworks(c.orgId),
+  }),
   {
     method: 'POST', url: '/radius-networks', permission: 'radius.write', tag: 'radius', summary: 'Create a RADIUS network: the groups allowed on it, per-group replies (VLAN...), EAP methods, MFA mode.',
     schema: { body: S.RadiusNetworkCreate, response: R(201, S.RadiusNetworkSchema) },
@@ -45,14 +41,10 @@ export const radiusRoutes: RouteDef[] = [
   }),
 
   // clients (NAS)
-  {
-    method: 'GET', url: '/radius-clients', permission: 'radius.read', tag: 'radius', summary: 'List RADIUS clients (never their shared secrets).',
-    schema: { querystring: sortedListQuery(clientSort), response: R(200, S.Page(S.RadiusClientSchema)) },
-    handler: async (req, _reply, c) => {
-      const p = pageSorted(await c.dir.radius.listClients(c.orgId), clientSort, req.query, pageLimit(c, req.query.limit));
-      return { items: p.items.map(S.presentRadiusClient), nextCursor: p.nextCursor };
-    },
-  },
+  listRoute({
+    path: 'radius-clients', tag: 'radius', read: 'radius.read', summary: 'List RADIUS clients (never their shared secrets).',
+    schema: S.RadiusClientSchema, sort: clientSort, present: S.presentRadiusClient, list: (c) => c.dir.radius.listClients(c.orgId),
+  }),
   {
     method: 'POST', url: '/radius-clients', permission: 'radius.write', tag: 'radius', summary: 'Register a NAS; its shared secret (given, or generated) is in this response only.',
     schema: { body: S.RadiusClientCreate, response: R(201, S.RadiusClientWithSecret) },

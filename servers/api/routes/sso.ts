@@ -4,7 +4,7 @@
 // own parser (servers/sso/saml/idp.ts) so the API and the IdP read metadata the same way.
 import { CairnError, type SamlAppSettings } from '../../../core/index.js';
 import { samlSettingsFromMetadata } from '../../sso/saml/idp.js';
-import { itemRoutes, pageLimit, pageSorted, R, sortedListQuery, type RouteDef } from '../route-kit.js';
+import { itemRoutes, listRoute, R, type RouteDef } from '../route-kit.js';
 import * as S from '../schemas.js';
 
 /** SAML settings with those read from settings.metadataXml filled in (explicit settings win). */
@@ -22,14 +22,10 @@ function withMetadata(settings: Record<string, unknown>): Record<string, unknown
 const appSort = ['name', 'type', 'createdAt', 'updatedAt'] as const;
 
 export const ssoRoutes: RouteDef[] = [
-  {
-    method: 'GET', url: '/sso-apps', permission: 'sso.read', tag: 'sso', summary: 'List SSO apps (OIDC clients, SAML service providers) with their group grants.',
-    schema: { querystring: sortedListQuery(appSort), response: R(200, S.Page(S.SsoAppSchema)) },
-    handler: async (req, _reply, c) => {
-      const p = pageSorted(await c.dir.sso.apps.list(c.orgId), appSort, req.query, pageLimit(c, req.query.limit));
-      return { items: p.items.map(S.presentSsoApp), nextCursor: p.nextCursor };
-    },
-  },
+  listRoute({
+    path: 'sso-apps', tag: 'sso', read: 'sso.read', summary: 'List SSO apps (OIDC clients, SAML service providers) with their group grants.',
+    schema: S.SsoAppSchema, sort: appSort, present: S.presentSsoApp, list: (c) => c.dir.sso.apps.list(c.orgId),
+  }),
   {
     method: 'POST', url: '/sso-apps', permission: 'sso.write', tag: 'sso',
     summary: 'Create an SSO app (a SAML SP may be registered from settings.metadataXml); a confidential OIDC client\'s secret is in this response only.',
