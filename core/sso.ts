@@ -37,8 +37,9 @@ export interface SamlAppSettings {
   entityId: string;
   /** The only places assertions are sent; the first is the default. */
   acsUrls: string[];
-  /** SP single logout URL (HTTP-Redirect), if the SP does SLO. */
+  /** SP single logout URL, if the SP does SLO, and the binding Cairn sends its messages there with. */
   sloUrl: string | null;
+  sloBinding: 'redirect' | 'post';
   /** SP signing certificate (PEM): AuthnRequests must then be signed by it. */
   certificate: string | null;
   /** Refuse unsigned AuthnRequests (needs `certificate`). */
@@ -154,13 +155,15 @@ function normaliseOidc(input: Record<string, unknown>, prev: OidcAppSettings | n
 const ATTR_SOURCE_RE = /^(email|name|username|groups|firstName|lastName|id|custom:[a-zA-Z][a-zA-Z0-9-]{0,63})$/;
 
 function normaliseSaml(input: Record<string, unknown>, prev: SamlAppSettings | null): SamlAppSettings {
-  const known = new Set(['entityId', 'acsUrls', 'sloUrl', 'certificate', 'wantRequestsSigned', 'nameIdFormat', 'attributes', 'signResponse', 'signAssertion', 'encryptAssertion', 'metadataXml']);
+  const known = new Set(['entityId', 'acsUrls', 'sloUrl', 'sloBinding', 'certificate', 'wantRequestsSigned', 'nameIdFormat', 'attributes', 'signResponse', 'signAssertion', 'encryptAssertion', 'metadataXml']);
   for (const k of Object.keys(input)) if (!known.has(k)) throw invalidInput(`settings.${k.slice(0, 64)}`, 'unknown or read-only setting');
   const m = { ...(prev ?? {}), ...input } as Record<string, unknown>;
   const entityId = str('settings.entityId', m.entityId, 1024);
   const acsUrls = list('settings.acsUrls', m.acsUrls, 10).map((u, i) => validateRedirectUrl(`settings.acsUrls.${i}`, u));
   if (!acsUrls.length) throw invalidInput('settings.acsUrls', 'at least one ACS URL');
   const sloUrl = m.sloUrl === undefined || m.sloUrl === null || m.sloUrl === '' ? null : validateRedirectUrl('settings.sloUrl', m.sloUrl);
+  const sloBinding = (m.sloBinding ?? 'redirect') as SamlAppSettings['sloBinding'];
+  if (sloBinding !== 'redirect' && sloBinding !== 'post') throw invalidInput('settings.sloBinding', 'redirect or post');
   let certificate: string | null = null;
   if (m.certificate !== undefined && m.certificate !== null && m.certificate !== '') {
     const pem = String(m.certificate).trim();
@@ -191,7 +194,7 @@ function normaliseSaml(input: Record<string, unknown>, prev: SamlAppSettings | n
   }
   const metadataXml = (m.metadataXml as string | null | undefined) ?? null;
   return {
-    entityId, acsUrls, sloUrl, certificate, wantRequestsSigned, nameIdFormat, attributes,
+    entityId, acsUrls, sloUrl, sloBinding, certificate, wantRequestsSigned, nameIdFormat, attributes,
     signResponse: bool('settings.signResponse', m.signResponse, true), signAssertion: bool('settings.signAssertion', m.signAssertion, true),
     encryptAssertion, metadataXml,
   };

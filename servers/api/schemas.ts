@@ -190,6 +190,7 @@ const oidcSettingProps = {
 };
 const samlSettingProps = {
   entityId: Type.String({ minLength: 1, maxLength: 1024 }), acsUrls: Urls(10), sloUrl: Nullable(Type.String({ maxLength: 2048 })),
+  sloBinding: Type.Union([Type.Literal('redirect'), Type.Literal('post')], { description: 'SAML: the binding of the SP\'s sloUrl (HTTP-Redirect or HTTP-POST); default redirect.' }),
   certificate: Nullable(Type.String({ maxLength: 16384, description: 'SAML: the SP signing certificate, PEM or base64.' })), wantRequestsSigned: Type.Boolean(),
   nameIdFormat: NameIdFormat, attributes: SamlAttributes, signResponse: Type.Boolean(), signAssertion: Type.Boolean(), encryptAssertion: Type.Boolean(),
   metadataXml: Type.String({ minLength: 1, maxLength: 200000, description: 'SAML: the SP metadata XML to register from.' }),

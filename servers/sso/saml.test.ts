@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import t from 'tap';
 import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
+import * as samlify from 'samlify';
 import { totpCode } from '../../core/index.js';
 import { rotateSamlKey } from './keys.js';
 import { caFetch, launchBrowser, startCairn } from './testkit.js';
@@ -26,7 +27,23 @@ const sloHits: string[] = [];
 // with its signed LogoutResponse (set up below, once Cairn's certificate is known).
 const helpdeskLogouts: Array<{ nameID?: string; sessionIndex?: string; error?: string }> = [];
 let helpdeskLogout: (query: Record<string, string>, raw: string) => Promise<string>;
+// A third SP whose single logout endpoint speaks HTTP-POST: node-saml verifies the posted
+// LogoutRequest (and answers by Redirect) or the posted LogoutResponse.
+const wikiLogouts: Array<{ nameID?: string; sessionIndex?: string; loggedOut?: boolean; error?: string }> = [];
+let wikiLogout: (form: Record<string, string>) => Promise<string | null>;
 const sp = createServer((req, res) => {
+  if (req.method === 'POST' && req.url === '/wiki/slo') {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => wikiLogout(Object.fromEntries(new URLSearchParams(body))).then(
+      (to) => (to ? res.writeHead(302, { location: to }).end() : res.writeHead(200, { 'content-type': 'text/plain' }).end('wiki: signed out')),
+      (err: Error) => {
+        wikiLogouts.push({ error: err.message });
+        res.writeHead(400).end('refused');
+      },
+    ));
+    return;
+  }
   if (req.method === 'GET' && req.url?.startsWith('/slo')) sloHits.push(req.url);
   if (req.method === 'GET' && req.url?.startsWith('/helpdesk/slo?')) {
     const raw = req.url.split('?')[1]!;
@@ -94,6 +111,33 @@ helpdeskLogout = async (query, raw) => {
   if (!profile) throw new Error('not a LogoutRequest');
   helpdeskLogouts.push({ nameID: profile.nameID, sessionIndex: profile.sessionIndex });
   return helpdeskSp.getLogoutResponseUrlAsync(profile, query.RelayState ?? '', {}, true);
+};
+
+// The wiki registers by metadata that lists only an HTTP-POST SingleLogoutService. Its own
+// LogoutRequests are made by samlify as an SP (node-saml sends LogoutRequests by Redirect only).
+const WIKI = `${SP}/wiki`;
+const PERSISTENT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent';
+const wikiSamlify = samlify.ServiceProvider({
+  entityID: `${WIKI}/metadata`, privateKey: spKey, signingCert: spCert, authnRequestsSigned: true, wantAssertionsSigned: true,
+  assertionConsumerService: [{ Binding: samlify.Constants.namespace.binding.post, Location: `${WIKI}/acs` }],
+  singleLogoutService: [{ Binding: samlify.Constants.namespace.binding.post, Location: `${WIKI}/slo` }],
+  nameIDFormat: [PERSISTENT], requestSignatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+} as Parameters<typeof samlify.ServiceProvider>[0]);
+const wikiSp = new SAML({
+  callbackUrl: `${WIKI}/acs`, entryPoint: `${cairn.base}/saml/sso`, issuer: `${WIKI}/metadata`, audience: `${WIKI}/metadata`, idpCert: idpCertPem,
+  privateKey: spKey, signatureAlgorithm: 'sha256', wantAssertionsSigned: true, wantAuthnResponseSigned: true, validateInResponseTo: ValidateInResponseTo.never,
+  identifierFormat: PERSISTENT, logoutUrl: `${cairn.base}/saml/slo`, logoutCallbackUrl: `${WIKI}/slo`,
+});
+wikiLogout = async (form) => {
+  if (form.SAMLResponse) {
+    const { loggedOut } = await wikiSp.validatePostResponseAsync({ SAMLResponse: form.SAMLResponse });
+    wikiLogouts.push({ loggedOut });
+    return null;
+  }
+  const { profile } = await wikiSp.validatePostRequestAsync({ SAMLRequest: form.SAMLRequest! });
+  if (!profile) throw new Error('not a LogoutRequest');
+  wikiLogouts.push({ nameID: profile.nameID, sessionIndex: profile.sessionIndex });
+  return wikiSp.getLogoutResponseUrlAsync(profile, form.RelayState ?? '', {}, true);
 };
 
 const browser = await launchBrowser();
@@ -365,6 +409,60 @@ t.test('signing out of the portal tells the SPs of the session (IdP-initiated si
   t.match(await page.content(), /You are signed out of Cairn/, 'back at Cairn once it answered');
   await page.goto(`${cairn.base}/sso/`);
   t.ok(await page.locator('#username').count(), 'the Cairn session is gone');
+});
+
+t.test('single logout over HTTP-POST: an SP registered by metadata with a POST SingleLogoutService, both ways', async (t) => {
+  const { samlSettingsFromMetadata } = await import('./saml/idp.js');
+  const settings = samlSettingsFromMetadata(wikiSamlify.getMetadata());
+  t.match(settings, { sloUrl: `${WIKI}/slo`, sloBinding: 'post', wantRequestsSigned: true }, 'the POST SingleLogoutService is read from the metadata');
+  await dir.sso.apps.create(cairn.ctx, { type: 'saml', name: 'wiki', displayName: 'Wiki', groupIds: [staff.id], settings: { ...settings, nameIdFormat: 'persistent' } as Record<string, unknown> });
+  const cairnAsIdp = (signed: boolean) => samlify.IdentityProvider({ metadata: metadata, wantLogoutRequestSigned: signed } as Parameters<typeof samlify.IdentityProvider>[0]);
+  const page = await browser.newPage();
+  t.teardown(() => page.close());
+  const signInAndLaunch = async () => {
+    await page.goto(`${cairn.base}/sso/`);
+    await page.fill('#username', 'alice');
+    await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+    await page.fill('#password', PW);
+    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    const before = posts.length;
+    await Promise.all([page.waitForURL(/\/wiki\/acs/), page.click('text=Wiki')]);
+    return wikiSp.validatePostResponseAsync({ SAMLResponse: (await waitPost(before + 1))!.SAMLResponse! });
+  };
+  /** The browser POSTs a form from a page of no site, as an SP's auto-post page would. */
+  const postFromElsewhere = async (fields: Record<string, string>) => {
+    await page.goto('about:blank');
+    await page.setContent(`<form method="post" action="${cairn.base}/saml/slo">${Object.entries(fields).map(([k, v]) => `<input type="hidden" name="${k}" value="${v}">`).join('')}</form>`);
+    await Promise.all([page.waitForNavigation(), page.evaluate(() => document.forms[0]!.submit())]);
+  };
+
+  // Portal sign-out: Cairn auto-posts a signed LogoutRequest to the wiki, which answers by Redirect.
+  const first = await signInAndLaunch();
+  t.equal(first.profile?.nameID, alice.id);
+  await page.goto(`${cairn.base}/sso/`);
+  const told = wikiLogouts.length;
+  await Promise.all([page.waitForURL(/\/saml\/slo\?SAMLResponse=/), page.click('form[action="/sso/logout"] button')]);
+  await page.waitForLoadState();
+  t.same(wikiLogouts.slice(told), [{ nameID: alice.id, sessionIndex: first.profile?.sessionIndex }], 'the wiki got a POSTed LogoutRequest node-saml verified');
+  t.match(await page.content(), /You are signed out of Cairn/);
+
+  // SP-initiated by POST: the wiki's signed LogoutRequest arrives without the session cookie;
+  // Cairn verifies it, ends the session on the GET that has the cookie, and POSTs a LogoutResponse.
+  const second = await signInAndLaunch();
+  const unsigned = wikiSamlify.createLogoutRequest(cairnAsIdp(false), 'post', { logoutNameID: alice.id, sessionIndex: second.profile?.sessionIndex }) as { context: string };
+  await postFromElsewhere({ SAMLRequest: unsigned.context, RelayState: 'r1' });
+  t.match(await page.content(), /could not be verified/, 'an unsigned LogoutRequest from an SP that signs is refused');
+  await page.goto(`${cairn.base}/sso/`);
+  t.notOk(await page.locator('#username').count(), 'and the session is untouched');
+  const signed = wikiSamlify.createLogoutRequest(cairnAsIdp(true), 'post', { logoutNameID: alice.id, sessionIndex: second.profile?.sessionIndex }) as { context: string };
+  const answered = wikiLogouts.length;
+  await postFromElsewhere({ SAMLRequest: signed.context, RelayState: 'r2' });
+  for (let i = 0; i < 50 && wikiLogouts.length === answered; i++) await new Promise((r) => setTimeout(r, 100));
+  t.same(wikiLogouts.slice(answered), [{ loggedOut: true }], 'the wiki got a POSTed, signed LogoutResponse node-saml accepts');
+  await page.goto(`${cairn.base}/sso/`);
+  t.ok(await page.locator('#username').count(), 'the Cairn session is gone');
+  await postFromElsewhere({ SAMLRequest: signed.context, RelayState: 'r2' });
+  t.match(await page.content(), /already used/, 'the same LogoutRequest twice is refused');
 });
 
 t.test('signing certificate rotation: both certificates in the metadata during the overlap, then the new one signs', async (t) => {

@@ -56,9 +56,9 @@ export function messagePage(title: string, message: string, link?: { href: strin
 }
 
 /** SAML HTTP-POST binding: a form the browser posts to the SP's ACS. */
-export function autoPostPage(action: string, fields: Record<string, string>): string {
+export function autoPostPage(action: string, fields: Record<string, string>, title = 'Signing in…'): string {
   const inputs = Object.entries(fields).map(([k, v]) => hidden(k, v)).join('');
-  return page('Signing in…', `<h1>Signing in…</h1><form id="autopost" method="post" action="${esc(action)}">${inputs}<noscript><p>JavaScript is off: press Continue.</p></noscript><button type="submit">Continue</button></form>`, { script: true });
+  return page(title, `<h1>${esc(title)}</h1><form id="autopost" method="post" action="${esc(action)}">${inputs}<noscript><p>JavaScript is off: press Continue.</p></noscript><button type="submit">Continue</button></form>`, { script: true });
 }
 
 export const signedOutPage = (): string => messagePage('Signed out', 'You are signed out of Cairn.', { href: '/sso/', text: 'Sign in again' });

@@ -51,6 +51,21 @@ export function inflateRedirect(encoded: string): string {
   return out.toString('utf8');
 }
 
+/** Decode an HTTP-POST message: plain base64, or deflated as some SPs (node-saml) send it anyway, with the same cap. */
+function decodePost(encoded: string): string {
+  if (encoded.length > MAX_ENCODED) throw new SamlError(413, 'The request is too large.', 'request_too_large');
+  const bytes = Buffer.from(encoded, 'base64');
+  return /^\s*</.test(bytes.subarray(0, 64).toString('utf8').replace(/^\uFEFF/, '')) ? bytes.toString('utf8') : inflateRedirect(encoded);
+}
+
+/** A SAML message as it arrived: the decoded XML and what samlify's parser wants for its binding. */
+interface Inbound {
+  binding: 'redirect' | 'post';
+  xml: string;
+  relayState: string;
+  envelope: Record<string, unknown>;
+}
+
 /** No DTDs, no entities, no processing instructions beyond the XML declaration. */
 export function refuseDangerousXml(xml: string): void {
   if (/<!DOCTYPE|<!ENTITY|<!\[CDATA\[|<\?(?!xml\s)/i.test(xml)) throw new SamlError(400, 'The sign-in request is not allowed.', 'doctype_or_entity');
@@ -118,7 +133,10 @@ export class SamlIdp {
       wantAuthnRequestsSigned: !!o.wantRequestsSigned,
       wantLogoutRequestSigned: !!o.wantRequestsSigned,
       wantLogoutResponseSigned: !!o.verifyLogoutResponses,
-      singleLogoutService: [{ Binding: samlify.Constants.namespace.binding.redirect, Location: this.sloUrl }],
+      singleLogoutService: [
+        { Binding: samlify.Constants.namespace.binding.redirect, Location: this.sloUrl },
+        { Binding: samlify.Constants.namespace.binding.post, Location: this.sloUrl },
+      ],
       requestSignatureAlgorithm: RSA_SHA256,
       nameIDFormat: o.nameIdFormat ? [o.nameIdFormat] : Object.values(NAMEID),
       singleSignOnService: [
@@ -138,7 +156,7 @@ export class SamlIdp {
       wantAssertionsSigned: s.signAssertion,
       wantMessageSigned: s.signResponse,
       nameIDFormat: [NAMEID[s.nameIdFormat]],
-      ...(s.sloUrl ? { singleLogoutService: [{ Binding: samlify.Constants.namespace.binding.redirect, Location: s.sloUrl }], wantLogoutResponseSigned: true, wantLogoutRequestSigned: true } : {}),
+      ...(s.sloUrl ? { singleLogoutService: [{ Binding: samlify.Constants.namespace.binding[s.sloBinding], Location: s.sloUrl }], wantLogoutResponseSigned: true, wantLogoutRequestSigned: true } : {}),
     } as Parameters<typeof samlify.ServiceProvider>[0]);
   }
 
@@ -153,15 +171,7 @@ export class SamlIdp {
     const encoded = typeof src?.SAMLRequest === 'string' ? src.SAMLRequest : null;
     if (!encoded) throw new SamlError(400, 'No sign-in request was received.', 'missing_request');
     const relayState = typeof src?.RelayState === 'string' ? src.RelayState.slice(0, 1024) : null;
-    let xml: string;
-    if (binding === 'redirect') xml = inflateRedirect(encoded);
-    else {
-      if (encoded.length > MAX_ENCODED) throw new SamlError(413, 'The sign-in request is too large.', 'request_too_large');
-      const bytes = Buffer.from(encoded, 'base64');
-      // The POST binding is plain base64, but some SPs (node-saml, passport-saml) deflate it
-      // anyway: accept both, with the same inflate cap.
-      xml = /^\s*</.test(bytes.subarray(0, 64).toString('utf8').replace(/^\uFEFF/, '')) ? bytes.toString('utf8') : inflateRedirect(encoded);
-    }
+    const xml = binding === 'redirect' ? inflateRedirect(encoded) : decodePost(encoded);
     refuseDangerousXml(xml);
     const issuer = issuerOf(xml);
     const app = issuer ? await this.#d.dir.sso.apps.findByExternalId('saml', issuer) : null;
@@ -279,23 +289,33 @@ export class SamlIdp {
     return app as SsoApp & { type: 'saml' };
   }
 
-  /**
-   * SP-initiated single logout (HTTP-Redirect): verify the LogoutRequest (signature when the
-   * SP signs), end this browser's Cairn and OP sessions, tell the session's other SPs that do
-   * single logout (a signed LogoutRequest to each in turn, through the browser), then answer
-   * the first SP with a signed LogoutResponse.
-   */
-  async logout(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    const src = req.query as Record<string, unknown>;
-    const encoded = typeof src.SAMLRequest === 'string' ? src.SAMLRequest : null;
-    if (!encoded) throw new SamlError(400, 'No sign-out request was received.', 'missing_request');
-    const xml = inflateRedirect(encoded);
+  /** The SAMLRequest or SAMLResponse of a request to /saml/slo, by its binding, decoded and checked for DTDs. */
+  #inbound(req: FastifyRequest, message: 'SAMLRequest' | 'SAMLResponse'): Inbound {
+    const binding = req.method === 'POST' ? 'post' : 'redirect';
+    const src = ((binding === 'post' ? req.body : req.query) ?? {}) as Record<string, unknown>;
+    const encoded = typeof src[message] === 'string' ? (src[message] as string) : '';
+    if (!encoded) throw new SamlError(400, 'No sign-out message was received.', 'missing_request');
+    const xml = binding === 'redirect' ? inflateRedirect(encoded) : decodePost(encoded);
     refuseDangerousXml(xml);
-    const app = await this.#sloApp(xml);
+    const relayState = typeof src.RelayState === 'string' ? src.RelayState.slice(0, 1024) : '';
+    const envelope = binding === 'redirect'
+      ? { query: src, octetString: this.#octetString(req, message) }
+      : { body: { ...src, [message]: Buffer.from(xml).toString('base64') } };
+    return { binding, xml, relayState, envelope };
+  }
+
+  /**
+   * SP-initiated single logout, first half: verify the LogoutRequest (signature when the SP
+   * signs; HTTP-Redirect or HTTP-POST) and refuse a replay. The browser's session is ended by
+   * `logout`, on a request that carries its cookie.
+   */
+  async #acceptLogoutRequest(req: FastifyRequest): Promise<NonNullable<PendingLogout['origin']>> {
+    const msg = this.#inbound(req, 'SAMLRequest');
+    const app = await this.#sloApp(msg.xml);
     const s = app.settings;
     let parsed: { extract: { request?: { id?: string } } };
     try {
-      parsed = await this.#idp({ wantRequestsSigned: s.wantRequestsSigned }).parseLogoutRequest(this.#sp(s, s.acsUrls[0]!), 'redirect', { query: src, octetString: this.#octetString(req, 'SAMLRequest') } as never);
+      parsed = await this.#idp({ wantRequestsSigned: s.wantRequestsSigned }).parseLogoutRequest(this.#sp(s, s.acsUrls[0]!), msg.binding, msg.envelope as never);
     } catch {
       throw new SamlError(400, 'The sign-out request could not be verified.', 'invalid_request');
     }
@@ -303,14 +323,53 @@ export class SamlIdp {
     if (!requestId || !(await this.#d.dir.sso.store.rememberSamlRequest(app.id, `logout:${requestId}`, Date.now() + 20 * 60_000))) {
       throw new SamlError(400, 'This sign-out request was already used.', 'replayed_request');
     }
+    return { appId: app.id, requestId, relayState: msg.relayState };
+  }
+
+  /**
+   * SP-initiated single logout: end this browser's Cairn and OP sessions, tell the session's
+   * other SPs that do single logout (a signed LogoutRequest to each in turn, through the
+   * browser), then answer the first SP with a signed LogoutResponse. A LogoutRequest POSTed
+   * from another site arrives without the SameSite=Lax session cookie: it is verified, kept,
+   * and finished by a top-level GET that has the cookie.
+   */
+  async logout(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const origin = await this.#acceptLogoutRequest(req);
+    if (req.method === 'POST') {
+      const key = id();
+      await this.#d.dir.sso.store.upsert('CairnSamlLogoutStart', key, origin as unknown as Record<string, unknown>, LOGOUT_CHAIN_TTL_S);
+      return reply.redirect(`/saml/slo?continue=${key}`, 303);
+    }
+    return this.#signOutFor(req, reply, origin);
+  }
+
+  /** The top-level GET after a POSTed LogoutRequest (single use). */
+  async continueLogout(req: FastifyRequest, reply: FastifyReply, key: string): Promise<FastifyReply> {
+    const found = /^_[0-9a-f]{40}$/.test(key) ? await this.#d.dir.sso.store.take('CairnSamlLogoutStart', key) : undefined;
+    if (!found) throw new SamlError(400, 'This sign-out has expired; go back to the application and sign out again.', 'unknown_logout');
+    return this.#signOutFor(req, reply, found.payload as unknown as NonNullable<PendingLogout['origin']>);
+  }
+
+  async #signOutFor(req: FastifyRequest, reply: FastifyReply, origin: NonNullable<PendingLogout['origin']>): Promise<FastifyReply> {
+    const app = await this.#d.dir.sso.apps.get(this.#d.org.id, origin.appId);
     const sess = await this.#d.state.session(req);
     await this.#d.state.signOut(req, reply, sess, { via: 'saml_slo', app });
     const pending: PendingLogout = {
-      origin: { appId: app.id, requestId, relayState: typeof src.RelayState === 'string' ? src.RelayState.slice(0, 1024) : '' },
+      origin,
       remaining: (sess?.samlParticipants ?? []).filter((p) => p.appId !== app.id),
       awaiting: null,
     };
     return this.#nextLogout(reply, id(), pending);
+  }
+
+  /** A message to an SP's single logout URL, by the binding it registered. */
+  #sendToSlo(reply: FastifyReply, app: SsoApp & { type: 'saml' }, create: (binding: 'redirect' | 'post') => unknown, type: 'SAMLRequest' | 'SAMLResponse', relayState: string): FastifyReply {
+    const binding = app.settings.sloBinding;
+    const out = create(binding) as { context: string; entityEndpoint?: string };
+    if (binding === 'redirect') return reply.redirect(out.context, 303);
+    const fields: Record<string, string> = { [type]: out.context };
+    if (relayState) fields.RelayState = relayState;
+    return sendHtml(reply, 200, autoPostPage(app.settings.sloUrl!, fields, 'Signing out…'));
   }
 
   /** Tell the next SP of the session (skipping any that no longer does single logout), or answer the first SP. */
@@ -320,15 +379,17 @@ export class SamlIdp {
       if (!app || app.type !== 'saml' || !app.settings.sloUrl) continue;
       pending.awaiting = app.id;
       await this.#d.dir.sso.store.upsert('CairnSamlLogout', key, pending as unknown as Record<string, unknown>, LOGOUT_CHAIN_TTL_S);
-      const out = this.#idp({ nameIdFormat: p.nameIdFormat }).createLogoutRequest(this.#sp(app.settings, app.settings.acsUrls[0]!), 'redirect', { logoutNameID: p.nameId, sessionIndex: p.sessionIndex }, key) as { context: string };
-      return reply.redirect(out.context, 303);
+      const sp = this.#sp(app.settings, app.settings.acsUrls[0]!);
+      const idp = this.#idp({ nameIdFormat: p.nameIdFormat });
+      return this.#sendToSlo(reply, app, (b) => idp.createLogoutRequest(sp, b, { logoutNameID: p.nameId, sessionIndex: p.sessionIndex }, key), 'SAMLRequest', key);
     }
     await this.#d.dir.sso.store.destroy('CairnSamlLogout', key);
     const origin = pending.origin && (await this.#d.dir.sso.apps.get(this.#d.org.id, pending.origin.appId).catch(() => null));
     if (!pending.origin || !origin || origin.type !== 'saml' || !origin.settings.sloUrl) return sendHtml(reply, 200, signedOutPage());
     const inResponseTo = { extract: { request: { id: pending.origin.requestId } } };
-    const out = this.#idp().createLogoutResponse(this.#sp(origin.settings, origin.settings.acsUrls[0]!), inResponseTo, 'redirect', pending.origin.relayState) as { context: string };
-    return reply.redirect(out.context, 303);
+    const sp = this.#sp(origin.settings, origin.settings.acsUrls[0]!);
+    const relayState = pending.origin.relayState;
+    return this.#sendToSlo(reply, origin, (b) => this.#idp().createLogoutResponse(sp, inResponseTo, b, relayState), 'SAMLResponse', relayState);
   }
 
   /** IdP-initiated: the user signed out of the portal (the session is ended already); tell the session's SPs. */
@@ -336,19 +397,17 @@ export class SamlIdp {
     return this.#nextLogout(reply, id(), { origin: null, remaining: [...participants], awaiting: null });
   }
 
-  /** An SP's LogoutResponse in a logout chain: verified (when the SP has a certificate), then on to the next. */
+  /** An SP's LogoutResponse in a logout chain (either binding): verified (when the SP has a certificate), then on to the next. */
   async logoutResponse(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    const src = req.query as Record<string, unknown>;
-    const key = typeof src.RelayState === 'string' ? src.RelayState : '';
+    const msg = this.#inbound(req, 'SAMLResponse');
+    const key = msg.relayState;
     const found = /^_[0-9a-f]{40}$/.test(key) ? await this.#d.dir.sso.store.find('CairnSamlLogout', key) : undefined;
     if (!found) throw new SamlError(400, 'This sign-out has expired; you are signed out of Cairn.', 'unknown_logout');
     const pending = found.payload as unknown as PendingLogout;
-    const xml = inflateRedirect(String(src.SAMLResponse ?? ''));
-    refuseDangerousXml(xml);
-    const app = await this.#sloApp(xml);
+    const app = await this.#sloApp(msg.xml);
     if (app.id !== pending.awaiting) throw new SamlError(400, 'The sign-out answer came from another application.', 'unexpected_sp');
     try {
-      await this.#idp({ verifyLogoutResponses: !!app.settings.certificate }).parseLogoutResponse(this.#sp(app.settings, app.settings.acsUrls[0]!), 'redirect', { query: src, octetString: this.#octetString(req, 'SAMLResponse') } as never);
+      await this.#idp({ verifyLogoutResponses: !!app.settings.certificate }).parseLogoutResponse(this.#sp(app.settings, app.settings.acsUrls[0]!), msg.binding, msg.envelope as never);
     } catch {
       throw new SamlError(400, 'The sign-out answer could not be verified.', 'invalid_response');
     }
@@ -387,15 +446,21 @@ export function registerSamlRoutes(app: FastifyInstance, get: () => SamlIdp): vo
       }
     };
     app.get('/saml/sso', (req, reply) => start(req, reply, 'redirect'));
-    app.get('/saml/slo', async (req, reply) => {
+    // Single logout, HTTP-Redirect (GET) or HTTP-POST: a LogoutResponse in a chain, a
+    // LogoutRequest, or the GET that finishes a POSTed LogoutRequest with the session cookie.
+    const slo = async (req: FastifyRequest, reply: FastifyReply) => {
       const idp = get();
+      const src = ((req.method === 'POST' ? req.body : req.query) ?? {}) as Record<string, unknown>;
       try {
-        return await ((req.query as Record<string, unknown>).SAMLResponse ? idp.logoutResponse(req, reply) : idp.logout(req, reply));
+        if (req.method === 'GET' && typeof src.continue === 'string') return await idp.continueLogout(req, reply, src.continue);
+        return await (src.SAMLResponse ? idp.logoutResponse(req, reply) : idp.logout(req, reply));
       } catch (err) {
         if (err instanceof SamlError) return sendHtml(reply, err.status, messagePage('Sign-out request refused', err.userMessage));
         return failPage(idp.deps, reply, err);
       }
-    });
+    };
+    app.get('/saml/slo', slo);
+    app.post('/saml/slo', { bodyLimit: 256 * 1024 }, slo);
     app.post('/saml/sso', { bodyLimit: 256 * 1024 }, (req, reply) => start(req, reply, 'post'));
 
     app.get('/saml/continue', async (req, reply) => {
@@ -440,9 +505,12 @@ export function samlSettingsFromMetadata(xml: string): Partial<SamlAppSettings> 
   const acsList = (Array.isArray(acs) ? acs : [acs]).filter((u): u is string => typeof u === 'string');
   const cert = meta.getX509Certificate('signing');
   const certStr = Array.isArray(cert) ? cert[0] : cert;
+  // samlify answers every SLO service when none has the binding asked for: keep strings only.
+  const slo = (['redirect', 'post'] as const).map((b) => ({ b, url: meta.getSingleLogoutService(b) })).find((x) => typeof x.url === 'string');
   return {
     entityId: meta.getEntityID(),
     acsUrls: acsList,
+    ...(slo ? { sloUrl: slo.url as string, sloBinding: slo.b } : {}),
     certificate: certStr ? String(certStr).replace(/\s+/g, '') : null,
     wantRequestsSigned: !!meta.isAuthnRequestSigned() && !!certStr,
     signAssertion: meta.isWantAssertionsSigned() !== false,
