@@ -87,6 +87,8 @@ for (const backend of backends) {
 
       await dir.store('users').where({ id: alice.id }).update({ password_changed_at: Date.now() - 91 * 86400_000 });
       t.same(await dir.authenticate(req(td)), { decision: 'deny', reason: 'password_expired' });
+      t.match(await dir.authenticate({ ...req(td), changingPassword: true }), { decision: 'allow' }, 'enough to replace it (LDAP Password Modify)');
+      t.same(await dir.authenticate({ ...req(td, { password: 'Wrong-horse-1' }), changingPassword: true }), { decision: 'deny', reason: 'invalid_password' });
       t.match(await dir.authenticate(req(td, { protocol: 'sso', challengeSupported: true })), { decision: 'challenge', kind: 'password_change' });
       await dir.policies.setPasswordPolicy(ctx, { maxAgeDays: 0 });
       t.equal((await dir.authenticate(req(td))).decision, 'allow', 'expiry off');

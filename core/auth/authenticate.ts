@@ -35,6 +35,11 @@ export interface AuthRequest {
   challengeSupported?: boolean;
   /** Extra facts for the audit event (NAS, Calling-Station-Id, ...). */
   detail?: Record<string, string>;
+  /**
+   * The credential is checked in order to replace the password (LDAP Password Modify): a
+   * temporary or expired password is then enough, everything else (state, MFA) still applies.
+   */
+  changingPassword?: boolean;
 }
 
 export type DenyReason =
@@ -210,7 +215,7 @@ export class Authenticator {
 
     // From here the secret was right: refusals do not count as failures.
     if (user.state === 'suspended' || user.state === 'staged') return deny(user.state, who);
-    if (user.mustChangePassword || (user.passwordExpiresAt && user.passwordExpiresAt.getTime() < Date.now())) {
+    if (!req.changingPassword && (user.mustChangePassword || (user.passwordExpiresAt && user.passwordExpiresAt.getTime() < Date.now()))) {
       const reason = user.mustChangePassword ? 'password_change_required' : 'password_expired';
       if (req.challengeSupported && cred.kind === 'password') return this.#challenge(req, row, 'password_change', audit, reason);
       return deny(reason, who);

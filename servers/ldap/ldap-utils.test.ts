@@ -243,6 +243,39 @@ for (const backend of backends) {
       t.equal(pwCode(r), 13, 'not over cleartext');
     });
 
+    await t.test('a temporary password: 49 with the password policy control, then changed by an unbound Password Modify (as SSSD does)', async (t) => {
+      const { dir, ctx, org } = fx.t;
+      const temp = 'Temporary-from-admin-31';
+      const dave = await dir.users.create(ctx, { username: 'dave', displayName: 'Dave', password: 'First-pass-of-his-1' });
+      t.teardown(() => dir.users.delete(ctx, dave.id));
+      await dir.users.setPassword(ctx, dave.id, temp, { mustChange: true });
+      const daveDn = `uid=dave,ou=Users,${base}`;
+      let r = await ldapTool(fx, 'ldapwhoami', [...ldaps, '-D', daveDn, '-w', temp]);
+      t.equal(r.code, 49, 'the bind fails');
+      t.notMatch(r.stdout + r.stderr, /expired/i, 'and says why only to a client that asks');
+      r = await ldapTool(fx, 'ldapwhoami', [...ldaps, '-e', 'ppolicy', '-D', daveDn, '-w', temp]);
+      t.equal(r.code, 49);
+      t.match(r.stdout + r.stderr, /Password expired/, 'ldapwhoami -e ppolicy reads the control');
+      r = await ldapTool(fx, 'ldapwhoami', [...ldaps, '-e', 'ppolicy', '-D', daveDn, '-w', 'Not-the-temp-pw-1']);
+      t.notMatch(r.stdout + r.stderr, /expired/i, 'a wrong password gets no control');
+      r = await ldapTool(fx, 'ldappasswd', [...ldaps, '-s', 'Chosen-by-him-55', daveDn]);
+      t.equal(pwCode(r), 50, 'unbound without the current password: refused');
+      r = await ldapTool(fx, 'ldappasswd', [...ldaps, '-a', 'Not-the-temp-pw-1', '-s', 'Chosen-by-him-55', daveDn]);
+      t.equal(pwCode(r), 49, 'unbound with a wrong current password');
+      r = await ldapTool(fx, 'ldappasswd', [...ldaps, '-a', temp, '-s', 'Chosen-by-him-55', `uid=bob,ou=Users,${base}`]);
+      t.equal(pwCode(r), 49, 'dave\'s password does not change bob\'s');
+      r = await ldapTool(fx, 'ldappasswd', [...ldaps, '-a', temp, '-s', 'short', daveDn]);
+      t.equal(pwCode(r), 19, 'the policy still applies');
+      r = await ldapTool(fx, 'ldappasswd', [...ldaps, '-a', temp, '-s', 'Chosen-by-him-55', daveDn]);
+      t.equal(pwCode(r), 0, r.stdout + r.stderr);
+      r = await ldapTool(fx, 'ldapwhoami', [...ldaps, '-D', daveDn, '-w', 'Chosen-by-him-55']);
+      t.equal(r.stdout.trim(), `dn:${daveDn}`, 'the new password binds');
+      t.equal((await ldapTool(fx, 'ldapwhoami', [...ldaps, '-D', daveDn, '-w', temp])).code, 49, 'the temporary one no longer');
+      t.equal((await dir.users.get(org.id, dave.id)).mustChangePassword, false);
+      const [ev] = await dir.audit.list({ orgId: org.id, eventType: 'user.password_changed', limit: 1, order: 'desc' });
+      t.match(ev, { service: 'ldap', initiatedBy: { id: dave.id } }, 'audited as dave\'s own change');
+    });
+
     await t.test('freshness: membership changes visible to the next search; suspension cuts binds and hides the user', async (t) => {
       const { dir, ctx, org } = fx.t;
       const g = (await dir.groups.findByName(org.id, 'admins'))!;

@@ -8,6 +8,8 @@ import { LdapSession } from './session.js';
 export interface RunningLdap extends RunningServer {
   /** For tests and health: live connection count. */
   readonly connections: number;
+  /** Operations received and not yet answered, over all connections. */
+  readonly operationsInFlight: number;
 }
 
 export function baseDnFor(config: Readonly<Config>, org: Org): string {
@@ -55,6 +57,9 @@ export async function start(ctx: ServerContext): Promise<RunningLdap> {
     ports,
     get connections() {
       return listener.connections;
+    },
+    get operationsInFlight() {
+      return listener.operationsInFlight;
     },
     async stop() {
       await listener.stop();

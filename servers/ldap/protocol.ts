@@ -34,6 +34,8 @@ export const OID = {
   whoAmI: '1.3.6.1.4.1.4203.1.11.3',
   noticeOfDisconnection: '1.3.6.1.4.1.1466.20036',
   pagedResults: '1.2.840.113556.1.4.319',
+  /** Password policy (draft-behera-ldap-password-policy), as SSSD and ldap-utils (-e ppolicy) send it. */
+  passwordPolicy: '1.3.6.1.4.1.42.2.27.8.5.1',
 } as const;
 
 /** Application tags of the protocol operations. */
@@ -234,6 +236,15 @@ export function noticeOfDisconnection(code: number, message: string): Buffer {
 
 export function pagedControl(size: number, cookie: Buffer): Buffer {
   return seq([octets(OID.pagedResults), octets(seq([int(size), octets(cookie)]))]);
+}
+
+/**
+ * The password policy response saying "password expired" (error [1] passwordExpired(0)): sent
+ * with invalidCredentials to a client that asked, so that SSSD asks the user for a new
+ * password and changes it with Password Modify, instead of only failing the login.
+ */
+export function passwordExpiredControl(): Buffer {
+  return seq([octets(OID.passwordPolicy), octets(seq([tlv(0x81, Buffer.from([0]))]))]);
 }
 
 export function decodePagedControl(value: Buffer | null): { size: number; cookie: Buffer } {

@@ -227,6 +227,12 @@ export class LdapListener {
     return this.#conns.size;
   }
 
+  get operationsInFlight(): number {
+    let n = 0;
+    for (const c of this.#conns) n += c.outstanding;
+    return n;
+  }
+
   async listen(host: string, port: number, mode: 'plain' | 'ldaps'): Promise<number> {
     const server = net.createServer({ pauseOnConnect: false, noDelay: true }, (socket) => this.#accept(socket, mode));
     server.on('error', (err) => this.log.error({ err: err.message }, 'ldap listener error'));
@@ -298,7 +304,7 @@ export class LdapListener {
     this.#stopping = true;
     for (const s of this.#servers) s.close();
     const until = Date.now() + deadlineMs;
-    while ([...this.#conns].some((c) => c.outstanding > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    while (this.operationsInFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     for (const c of this.#conns) {
       if (!c.closed && !c.upgrading) c.socket.write(noticeOfDisconnection(ResultCode.unavailable, 'server shutting down'));
       c.socket.end();

@@ -8,7 +8,7 @@ import { normalizeDn, isUnder } from './dn.js';
 import { ldapError } from './errors.js';
 import { evaluate, indexTerms } from './filter.js';
 import {
-  decodePagedControl, decodePasswordModify, envelope, extendedResponse, Op, OID, pagedControl, result, ResultCode,
+  decodePagedControl, decodePasswordModify, envelope, extendedResponse, Op, OID, pagedControl, passwordExpiredControl, result, ResultCode,
   type Message, type Request,
 } from './protocol.js';
 import { attrType, isOperational, type Attribute, type Entry } from './schema.js';
@@ -87,7 +87,7 @@ export class LdapSession implements Handler {
       this.#log.debug({ conn: conn.id, msgId: msg.id, op: req.op, ...(req.op === 'search' ? { base: req.base, scope: req.scope, attrs: req.attributes.length } : {}), controls: msg.controls.map((c) => c.type) }, 'ldap request');
     }
     // Critical controls we do not implement refuse the operation (RFC 4511 §4.1.11).
-    const unknownCritical = msg.controls.find((c) => c.critical && !(req.op === 'search' && c.type === OID.pagedResults));
+    const unknownCritical = msg.controls.find((c) => c.critical && !(req.op === 'search' && c.type === OID.pagedResults) && !(req.op === 'bind' && c.type === OID.passwordPolicy));
     const responseTag = req.op === 'bind' ? Op.bindResponse : req.op === 'search' ? Op.searchResultDone : req.op === 'compare' ? Op.compareResponse
       : req.op === 'extended' ? Op.extendedResponse : req.op === 'write' ? req.responseTag : null;
     if (unknownCritical && responseTag !== null) {
@@ -96,7 +96,7 @@ export class LdapSession implements Handler {
     }
     switch (req.op) {
       case 'bind':
-        return this.#bind(conn, s, msg.id, req);
+        return this.#bind(conn, s, msg, req);
       case 'search':
         return this.#search(conn, s, msg, req);
       case 'compare':
@@ -117,8 +117,8 @@ export class LdapSession implements Handler {
 
   // --- bind -------------------------------------------------------------------------------
 
-  async #bind(conn: Connection, s: SessionState, id: number, req: Extract<Request, { op: 'bind' }>): Promise<void> {
-    const reply = (code: number, message = '') => conn.write(result(id, Op.bindResponse, code, message));
+  async #bind(conn: Connection, s: SessionState, msg: Message, req: Extract<Request, { op: 'bind' }>): Promise<void> {
+    const reply = (code: number, message = '', controls?: Buffer[]) => conn.write(result(msg.id, Op.bindResponse, code, message, { controls }));
     // A bind (even a failing one) resets the connection to anonymous first.
     const seq = ++s.bindSeq;
     s.identity = { kind: 'anonymous' };
@@ -131,7 +131,7 @@ export class LdapSession implements Handler {
     if (req.name === '' && password.length === 0) return reply(ResultCode.success); // anonymous: root DSE only
     if (password.length === 0) return reply(ResultCode.unwillingToPerform, 'unauthenticated bind (DN with no password) disallowed');
 
-    let identity: Identity | null = null;
+    let identity: Identity | 'password_expired' | null = null;
     let code: number = ResultCode.invalidCredentials;
     let message = 'invalid credentials';
     try {
@@ -151,6 +151,14 @@ export class LdapSession implements Handler {
       }
     }
     if (conn.closed) return;
+    // A right but temporary or expired password is still a failed bind; a client that speaks the
+    // password policy control (SSSD) learns why and can change it with Password Modify.
+    if (identity === 'password_expired') {
+      if (msg.controls.some((c) => c.type === OID.passwordPolicy)) {
+        return reply(ResultCode.invalidCredentials, 'password expired: set a new one with the Password Modify operation', [passwordExpiredControl()]);
+      }
+      identity = null;
+    }
     // Every bind is answered; only the latest one decides who the connection is bound as.
     if (identity) {
       if (seq === s.bindSeq) {
@@ -162,9 +170,8 @@ export class LdapSession implements Handler {
     return reply(code, message);
   }
 
-  /** Resolve the bind name and check the password; null for every credential failure. */
-  async #authenticate(conn: Connection, name: string, password: string): Promise<Identity | null> {
-    const orgId = this.#org.id;
+  /** The user name in a bind DN or login name ("alice", "uid=alice", "alice@<org domain>", a user DN), or a service account's. */
+  #bindName(name: string): { username: string | null; service: string | null } {
     let username: string | null = null;
     let service: string | null = null;
     if (name.includes('=')) {
@@ -179,6 +186,16 @@ export class LdapSession implements Handler {
       if (at < 0) username = name;
       else if (name.slice(at + 1).toLowerCase() === this.#org.domain.toLowerCase()) username = name.slice(0, at);
     }
+    return { username, service };
+  }
+
+  /**
+   * Resolve the bind name and check the password: null for every credential failure, and
+   * 'password_expired' for a right password that must be changed before it can be used.
+   */
+  async #authenticate(conn: Connection, name: string, password: string): Promise<Identity | 'password_expired' | null> {
+    const orgId = this.#org.id;
+    const { username, service } = this.#bindName(name);
     if (service !== null) {
       const account = await this.#dir.serviceAccounts.verify(orgId, service, password, conn.clientIp, 'ldap');
       if (!account) return null;
@@ -193,6 +210,7 @@ export class LdapSession implements Handler {
       clientIp: conn.clientIp,
       ...(this.#cfg.requireGrant ? { resource: { type: 'ldap' as const, id: orgId } } : {}),
     });
+    if (res.decision === 'deny' && (res.reason === 'password_change_required' || res.reason === 'password_expired')) return 'password_expired';
     if (res.decision !== 'allow') return null;
     return { kind: 'user', id: res.user.id, username: res.user.username, dn: this.tree.userDn(res.user.username) };
   }
@@ -434,31 +452,38 @@ export class LdapSession implements Handler {
       return reply(ResultCode.protocolError, 'malformed password modify request');
     }
     const who = s.identity;
-    if (who.kind === 'anonymous') return reply(ResultCode.insufficientAccessRights, 'bind first');
+    // Unbound, a user may still change their own password by proving the old one (RFC 3062
+    // with userIdentity and oldPasswd): this is how SSSD replaces an expired password, on the
+    // connection whose bind was refused for it.
+    if (who.kind === 'anonymous' && (body.user === null || body.oldPassword === null)) return reply(ResultCode.insufficientAccessRights, 'bind first, or name the user and give the current password');
     if (body.newPassword === null || body.newPassword === '') return reply(ResultCode.unwillingToPerform, 'a new password is required (the server does not generate passwords)');
     const orgId = this.#org.id;
     try {
       await this.#withTimeout((async () => {
         await this.tree.fresh();
-        if (who.kind === 'user') {
-          const target = body.user === null ? who.id : this.#userIdFromIdentity(body.user);
-          if (target !== who.id) throw new Refusal(ResultCode.insufficientAccessRights, 'users may change only their own password');
+        if (who.kind !== 'service') {
+          const ndn = body.user === null ? null : this.#userNdnFromIdentity(body.user);
+          const named = ndn === null ? null : this.tree.classify(ndn)?.name ?? null;
+          if (who.kind === 'user' && body.user !== null && named !== who.username) throw new Refusal(ResultCode.insufficientAccessRights, 'users may change only their own password');
           if (body.oldPassword === null || body.oldPassword === '') throw new Refusal(ResultCode.unwillingToPerform, 'the current password is required');
-          // The old password is checked by the one authentication path (lockout, audit).
+          // Unbound and naming no user DN: authenticate() answers it like a wrong password, after the same work.
+          const username = who.kind === 'user' ? who.username : named ?? body.user!.slice(0, 64);
+          // The old password is checked by the one authentication path (lockout, MFA, audit).
           const res = await this.#dir.authenticate({
-            orgId, username: who.username, credential: { kind: 'password', password: body.oldPassword, otpAppended: true },
-            protocol: 'ldap', clientIp: conn.clientIp, detail: { operation: 'password_modify' },
+            orgId, username, credential: { kind: 'password', password: body.oldPassword, otpAppended: true },
+            protocol: 'ldap', clientIp: conn.clientIp, detail: { operation: 'password_modify' }, changingPassword: true,
           });
           if (res.decision !== 'allow') throw new Refusal(ResultCode.invalidCredentials, 'invalid credentials');
           await this.#dir.users.setPassword(
-            { orgId, actor: { type: 'user', id: who.id, name: who.username }, clientIp: conn.clientIp, service: 'ldap' },
-            who.id, body.newPassword!, { eventType: 'user.password_changed' },
+            { orgId, actor: { type: 'user', id: res.user.id, name: res.user.username }, clientIp: conn.clientIp, service: 'ldap' },
+            res.user.id, body.newPassword!, { eventType: 'user.password_changed' },
           );
           return;
         }
         if (!who.permissions.includes('password_modify')) throw new Refusal(ResultCode.insufficientAccessRights, 'this service account may not change passwords');
         if (body.user === null) throw new Refusal(ResultCode.unwillingToPerform, 'name the user whose password to change');
-        const target = this.#userIdFromIdentity(body.user);
+        const ndn = this.#userNdnFromIdentity(body.user);
+        const target = ndn === null ? null : this.tree.get(ndn)?.id ?? null;
         if (!target) throw new Refusal(ResultCode.noSuchObject, 'no such user');
         await this.#dir.users.setPassword(
           { orgId, actor: { type: 'service_account', id: who.id, name: who.name }, clientIp: conn.clientIp, service: 'ldap' },
@@ -475,15 +500,14 @@ export class LdapSession implements Handler {
     return reply(ResultCode.success);
   }
 
-  /** A user id from a password-modify userIdentity: a user DN, "dn:<DN>", "u:<name>" or a bare name. */
-  #userIdFromIdentity(identity: string): string | null {
+  /** The normalised user DN a password-modify userIdentity names: a user DN, "dn:<DN>", "u:<name>" or a bare name. */
+  #userNdnFromIdentity(identity: string): string | null {
     let v = identity.trim();
     if (v.startsWith('dn:')) v = v.slice(3);
     else if (v.startsWith('u:')) v = `uid=${v.slice(2)},ou=Users,${this.tree.baseDn}`;
     else if (!v.includes('=')) v = `uid=${v},ou=Users,${this.tree.baseDn}`;
     const ndn = normalizeDn(v);
-    if (ndn === null || !isUnder(ndn, this.tree.usersNdn)) return null;
-    return this.tree.get(ndn)?.id ?? null;
+    return ndn !== null && isUnder(ndn, this.tree.usersNdn) ? ndn : null;
   }
 }
 

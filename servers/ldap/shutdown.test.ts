@@ -15,7 +15,8 @@ t.test('stop: Notice of Disconnection, then closed', async (t) => {
   // A bind in flight (argon2 takes a while) when stop begins still gets its answer.
   const d = await RawClient.connect(fx.t.ports.ldaps!, { tls: true, ca });
   d.send(req.bind(1, `uid=alice,ou=Users,${fx.base}`, fx.passwords.alice!));
-  await new Promise((r) => setTimeout(r, 5));
+  // Stop once the server has the bind in hand (under load, a fixed delay was not always enough).
+  for (let i = 0; i < 500 && fx.ldap!.operationsInFlight === 0; i++) await new Promise((r) => setTimeout(r, 2));
   const stopping = fx.ldap!.stop();
   const inflight = await d.next(5000);
   t.equal(inflight?.id, 1);

@@ -98,7 +98,7 @@ cache_credentials = false
 entry_cache_timeout = 1
 refresh_expired_interval = 0
 `, { mode: 0o600 });
-  writeFileSync(PAM_FILE, 'auth required pam_sss.so\naccount required pam_sss.so\n');
+  writeFileSync(PAM_FILE, 'auth required pam_sss.so\naccount required pam_sss.so\npassword required pam_sss.so\n');
   const log = openSync(join(work, 'sssd.log'), 'w');
   sssd = spawn('sssd', ['-i', '-c', conf, '--logger=stderr', '-d', process.env.CAIRN_SSSD_DEBUG ?? '0x0070'], { stdio: ['ignore', log, log] });
 
@@ -155,6 +155,21 @@ refresh_expired_interval = 0
     t.equal(ok.code, 0, `password+code accepted ${ok.out}`);
     await dir.policies.setMfaModes(ctx, { ldap: 'off' });
     await dir.users.resetTotp(ctx, alice.id);
+  });
+
+  await t.test('a temporary password: pam_sss asks for a new one and changes it through Cairn', async (t) => {
+    const { dir, ctx, org } = fx.t;
+    const carol = fx.users.carol!;
+    const temp = 'Temporary-from-admin-31';
+    await dir.users.setPassword(ctx, carol.id, temp, { mustChange: true });
+    const stale = await run('pamtester', ['-v', PAM_SERVICE, 'carol', 'authenticate', 'acct_mgmt'], `${temp}\n`);
+    t.not(stale.code, 0, 'the account step refuses the temporary password');
+    t.match(stale.out, /new one required/i, `pam_sss asks for a new password: ${stale.out}`);
+    const changed = await run('pamtester', ['-v', PAM_SERVICE, 'carol', 'authenticate', 'chauthtok(PAM_CHANGE_EXPIRED_AUTHTOK)'], `${temp}\n${temp}\nChosen-new-pass-77\nChosen-new-pass-77\n`);
+    t.equal(changed.code, 0, `changed: ${changed.out}`);
+    t.equal((await dir.users.get(org.id, carol.id)).mustChangePassword, false, 'Cairn has the new password, no longer temporary');
+    t.equal((await pam('carol', 'Chosen-new-pass-77')).code, 0, 'the new password logs in');
+    t.not((await pam('carol', temp)).code, 0, 'the temporary one no longer');
   });
 
   await t.test('suspension: the next pamtester fails, and the user disappears', async (t) => {

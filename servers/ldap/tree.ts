@@ -71,7 +71,7 @@ export class DirectoryTree {
       objectClass: ['top', 'cairnRootDSE'],
       namingContexts: opts.baseDn,
       supportedLDAPVersion: '3',
-      supportedControl: ['1.2.840.113556.1.4.319'],
+      supportedControl: ['1.2.840.113556.1.4.319', '1.3.6.1.4.1.42.2.27.8.5.1'], // paged results, password policy (bind)
       supportedExtension: ['1.3.6.1.4.1.1466.20037', '1.3.6.1.4.1.4203.1.11.1', '1.3.6.1.4.1.4203.1.11.3'],
       supportedFeatures: ['1.3.6.1.1.14', '1.3.6.1.4.1.4203.1.5.1'], // modify-increment not; all-op-attrs (+) yes
       vendorName: VENDOR.name,
