@@ -20,10 +20,12 @@ import { SsoApps, SsoStore } from './sso.js';
 import { migrate, openDb, pendingMigrations, storeError, type Db } from './store/knex.js';
 import type { ActionContext, Principal } from './types.js';
 import { Users } from './users.js';
+import { SecurityKeys } from './webauthn.js';
 
 export * from './errors.js';
 export * from './types.js';
-export type { AuthRequest, AuthResult, Credential, DenyReason, ChallengeKind, MfaType } from './auth/authenticate.js';
+export type { AuthRequest, AuthResult, Credential, DenyReason, ChallengeKind, MfaType, WebAuthnAnswer } from './auth/authenticate.js';
+export type { SecurityKey, WebAuthnSite } from './webauthn.js';
 export { secondFactorNeeded } from './auth/authenticate.js';
 export type { Change, ChangeKind, ChangeAction } from './feed.js';
 export type { Admin, AdminRole } from './admins.js';
@@ -63,6 +65,7 @@ export class Directory {
   readonly audit: AuditLog;
   readonly feed: ChangeFeed;
   readonly auth: Authenticator;
+  readonly securityKeys: SecurityKeys;
   /** RADIUS networks and NAS clients (core/radius.ts). */
   readonly radius: RadiusRepository;
   /** SSO apps (OIDC clients, SAML SPs) and the SSO token/session store (core/sso.ts). */
@@ -84,7 +87,8 @@ export class Directory {
     this.systems = new Systems(deps, this.grants);
     this.serviceAccounts = new ServiceAccounts(deps);
     this.admins = new Admins(deps);
-    this.auth = new Authenticator(deps, this.users, this.policies, this.grants);
+    this.securityKeys = new SecurityKeys(deps);
+    this.auth = new Authenticator(deps, this.users, this.policies, this.grants, this.securityKeys);
     this.radius = new RadiusRepository(deps, this.grants);
     this.sso = { apps: new SsoApps(deps, this.grants), store: new SsoStore(deps) };
   }

@@ -410,7 +410,8 @@ export class Users {
     return { recoveryCodes: codes };
   }
 
-  async resetTotp(ctx: ActionContext, userId: string): Promise<void> {
+  /** Remove the TOTP and recovery codes; with `securityKeys`, the WebAuthn keys too (an admin's "reset MFA"). */
+  async resetTotp(ctx: ActionContext, userId: string, opts: { securityKeys?: boolean } = {}): Promise<void> {
     const user = await this.get(ctx.orgId, userId);
     await mutate(this.#d, ctx, async (trx) => {
       await trx('users').where({ id: userId }).update({
@@ -418,9 +419,13 @@ export class Users {
         credential_version: trx.raw('credential_version + 1'),
       });
       await trx('recovery_codes').where({ user_id: userId }).delete();
+      const keys = opts.securityKeys ? await trx('webauthn_credentials').where({ user_id: userId }).delete() : 0;
       return {
         result: undefined,
-        audit: { eventType: 'user.mfa_reset', success: true, resource: { type: 'user', id: userId, name: user.username }, resourceIsPerson: true, mfaType: 'totp' },
+        audit: {
+          eventType: 'user.mfa_reset', success: true, resource: { type: 'user', id: userId, name: user.username }, resourceIsPerson: true, mfaType: 'totp',
+          ...(opts.securityKeys ? { changes: { securityKeysRemoved: keys } } : {}),
+        },
         changes: [{ kind: 'user', action: 'credentials', orgId: ctx.orgId, id: userId }],
       };
     });

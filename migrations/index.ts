@@ -7,6 +7,7 @@ import * as m0003 from './0003_radius.js';
 import * as m0004 from './0004_sso.js';
 import * as m0005 from './0005_agent.js';
 import * as m0006 from './0006_agent_credential_rotation.js';
+import * as m0007 from './0007_webauthn.js';
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -17,6 +18,7 @@ export const migrations: ReadonlyArray<readonly [string, Migration]> = [
   ['0004_sso', m0004],
   ['0005_agent', m0005],
   ['0006_agent_credential_rotation', m0006],
+  ['0007_webauthn', m0007],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

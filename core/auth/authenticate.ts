@@ -5,6 +5,7 @@ import { read, type Deps } from '../context.js';
 import { hashToken, randomToken } from '../crypto/tokens.js';
 import type { Grants } from '../resources.js';
 import { useTotp } from './totp-use.js';
+import type { SecurityKeys, WebAuthnSite } from '../webauthn.js';
 import type { Policies } from '../policies.js';
 import type { AccessAction, MfaMode, Protocol, ResourceRef, User } from '../types.js';
 import { USERNAME_RE, type UserRow, type Users } from '../users.js';
@@ -14,8 +15,8 @@ export type Credential =
   | { kind: 'password'; password: string; otp?: string; otpAppended?: boolean }
   /** Identity already proven by a client certificate (EAP-TLS); counts as a second factor. */
   | { kind: 'certificate'; subject: string }
-  /** Second step after a challenge: the token it returned and the code. */
-  | { kind: 'challenge'; token: string; otp: string }
+  /** Second step after a challenge: the token it returned and a code, or a security key's answer. */
+  | { kind: 'challenge'; token: string; otp?: string; webauthn?: WebAuthnAnswer }
   /**
    * A challenge-response proof over the NT hash (PEAP-MSCHAPv2): the core unseals the user's
    * NT hash and asks the front-end whether the peer's response matches it. Counts as the
@@ -48,7 +49,14 @@ export type DenyReason =
   | 'mfa_required' | 'mfa_not_enrolled' | 'mfa_invalid' | 'mfa_replayed' | 'challenge_invalid' | 'nt_hash_missing';
 
 export type ChallengeKind = 'totp' | 'totp_enroll' | 'password_change';
-export type MfaType = 'totp' | 'recovery_code' | 'certificate';
+export type MfaType = 'totp' | 'recovery_code' | 'certificate' | 'webauthn';
+
+/** A security key's assertion, with the challenge the browser was given and where it ran. */
+export interface WebAuthnAnswer {
+  response: unknown;
+  expectedChallenge: string;
+  site: WebAuthnSite;
+}
 
 export type AuthResult =
   | { decision: 'allow'; user: User; mfa: MfaType | null }
@@ -120,13 +128,15 @@ export class Authenticator {
   readonly #users: Users;
   readonly #policies: Policies;
   readonly #grants: Grants;
+  readonly #keys: SecurityKeys;
   readonly cache: VerifiedCache;
 
-  constructor(deps: Deps, users: Users, policies: Policies, grants: Grants) {
+  constructor(deps: Deps, users: Users, policies: Policies, grants: Grants, keys: SecurityKeys) {
     this.#d = deps;
     this.#users = users;
     this.#policies = policies;
     this.#grants = grants;
+    this.#keys = keys;
     this.cache = new VerifiedCache(deps.config.passwords.verifiedCacheSeconds);
     deps.feed.subscribe((c) => {
       if (c.kind === 'user' && c.action !== 'updated' && c.action !== 'created') this.cache.forget(c.id);
@@ -179,7 +189,9 @@ export class Authenticator {
     const user = await this.#users.get(req.orgId, row.id);
     const access = await this.#policies.evaluateAccess(req.orgId, req.protocol, user.groupIds, req.clientIp);
     const mfaPolicy = await this.#policies.mfaPolicy(req.orgId);
-    const mfaNeeded = secondFactorNeeded(mfaPolicy.mode[req.protocol], user.totpEnrolled, access.action);
+    // A security key is a second factor only where a browser is.
+    const enrolled = user.totpEnrolled || ((req.protocol === 'sso' || req.protocol === 'portal') && (await this.#keys.count(row.id)) > 0);
+    const mfaNeeded = secondFactorNeeded(mfaPolicy.mode[req.protocol], enrolled, access.action);
 
     let otp: string | undefined;
     let mfa: MfaType | null = null;
@@ -226,7 +238,7 @@ export class Authenticator {
     if (access.action === 'deny') return deny('access_rule', who);
 
     if (mfaNeeded && mfa === null) {
-      if (!user.totpEnrolled) {
+      if (!enrolled) {
         if (req.challengeSupported) return this.#challenge(req, row, 'totp_enroll', audit, 'mfa_not_enrolled');
         return deny('mfa_not_enrolled', who);
       }
@@ -366,7 +378,7 @@ export class Authenticator {
 
   async #completeChallenge(
     req: AuthRequest,
-    cred: { token: string; otp: string },
+    cred: { token: string; otp?: string; webauthn?: WebAuthnAnswer },
     audit: (s: boolean, u: { id: string; username: string; email: string | null } | null, e: { reason?: string; mfa?: MfaType | null }) => Promise<void>,
     deny: (r: DenyReason, u: { id: string; username: string; email: string | null } | null) => Promise<AuthResult>,
   ): Promise<AuthResult> {
@@ -386,7 +398,9 @@ export class Authenticator {
     const lock = await this.#lockState(row, source);
     if (lock.locked) return deny('locked', who);
     if (row.state !== 'active') return deny(row.state === 'staged' ? 'staged' : 'suspended', who);
-    const mfa = await this.#verifySecondFactor(row, String(cred.otp ?? ''));
+    const mfa = cred.webauthn
+      ? ((await this.#keys.verify(row.id, cred.webauthn.response, cred.webauthn.expectedChallenge, cred.webauthn.site)) ? 'webauthn' : 'invalid')
+      : await this.#verifySecondFactor(row, String(cred.otp ?? ''));
     if (mfa === 'invalid' || mfa === 'replayed') {
       const policy = await this.#policies.passwordPolicy(req.orgId);
       await this.#recordFailure(row, source, policy.lockoutThreshold, policy.lockoutMinutes);

@@ -154,10 +154,10 @@ export const routes: RouteDef[] = [
     handler: async (req, _reply, c) => S.presentUser(await c.dir.users.setState(c.actx, req.params.id, 'active')),
   },
   {
-    method: 'POST', url: '/users/:id/totp/reset', permission: 'users.credentials', tag: 'users', summary: 'Remove a user\'s TOTP and recovery codes (they enrol again).',
+    method: 'POST', url: '/users/:id/totp/reset', permission: 'users.credentials', tag: 'users', summary: 'Reset a user\'s MFA: remove their TOTP, recovery codes and security keys (they enrol again).',
     schema: { params: S.IdParams, response: R(204, S.NoContent) },
     handler: async (req, reply, c) => {
-      await c.dir.users.resetTotp(c.actx, req.params.id);
+      await c.dir.users.resetTotp(c.actx, req.params.id, { securityKeys: true });
       return ok204(reply);
     },
   },

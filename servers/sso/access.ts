@@ -30,7 +30,8 @@ export async function authorizeSession(dir: Directory, org: Org, sess: Pick<SsoS
     return { ok: false, reason: 'access_rule' };
   }
   const mfaPolicy = await dir.policies.mfaPolicy(org.id);
-  if (secondFactorNeeded(mfaPolicy.mode.sso, user.totpEnrolled, access.action) && !sess.mfa) return { ok: false, reason: 'reauth' };
+  const enrolled = user.totpEnrolled || (await dir.securityKeys.count(user.id)) > 0;
+  if (secondFactorNeeded(mfaPolicy.mode.sso, enrolled, access.action) && !sess.mfa) return { ok: false, reason: 'reauth' };
   if (opts.auditSuccess !== false) await audit(true, null);
   return { ok: true, user };
 }

@@ -8,7 +8,7 @@ import { scrubError, systemContext, type Change } from '../../core/index.js';
 import type { ServerContext } from './context.js';
 import { loadKeys, type SsoKeys } from './keys.js';
 import { buildProvider, hashClientSecret, releaseProvider } from './oidc/provider.js';
-import { AUTOPOST_JS, CSP, STYLE } from './pages/render.js';
+import { AUTOPOST_JS, CSP, STYLE, WEBAUTHN_JS } from './pages/render.js';
 import { registerSamlRoutes, SamlIdp } from './saml/idp.js';
 import { BrowserState } from './session.js';
 import { failPage, registerWeb, sendHtml } from './web.js';
@@ -138,6 +138,7 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
 
     scope.get('/sso/static/cairn.css', async (_req, reply) => reply.type('text/css').header('cache-control', 'public, max-age=3600').send(STYLE));
     scope.get('/sso/static/autopost.js', async (_req, reply) => reply.type('text/javascript').header('cache-control', 'public, max-age=3600').send(AUTOPOST_JS));
+    scope.get('/sso/static/webauthn.js', async (_req, reply) => reply.type('text/javascript').header('cache-control', 'public, max-age=3600').send(WEBAUTHN_JS));
 
     const oidc = async (req: FastifyRequest, reply: FastifyReply) => {
       const raw = req.raw as IncomingMessage & { originalUrl?: string; body?: unknown };
@@ -164,6 +165,10 @@ export async function register(app: FastifyInstance, ctx: ServerContext): Promis
       provider: getProvider,
       samlLaunch: async (req, reply, target, user, session) => getIdp().launch(req, reply, target, user, session),
       samlLogout: (reply, participants) => getIdp().logoutParticipants(reply, participants),
+      site: () => {
+        const url = new URL(getBase());
+        return { rpId: url.hostname, origin: url.origin, rpName: org.name };
+      },
     });
     registerSamlRoutes(scope, getIdp);
   });

@@ -24,6 +24,8 @@ export interface Flow {
   uid: string | null;
   username?: string;
   challenge?: string;
+  /** The WebAuthn challenge the second-factor page gave the browser (one answer). */
+  webauthnChallenge?: string;
   /** Set when done: the user and how they proved it. */
   userId?: string;
   mfa?: MfaType | null;

@@ -4,7 +4,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import QRCode from 'qrcode';
 import {
-  constantTimeEqual, isCairnError, scrubError, toCairnError, type ActionContext, type MfaType, type AuthResult, type Directory, type Org, type SsoApp, type User,
+  constantTimeEqual, isCairnError, randomToken, scrubError, toCairnError, type ActionContext, type MfaType, type AuthResult, type Directory, type Org, type SsoApp, type User,
+  type WebAuthnSite,
 } from '../../core/index.js';
 import { authorizeSession } from './access.js';
 import { ssoErrors } from './errors.js';
@@ -23,10 +24,13 @@ export interface WebDeps {
   samlLaunch: (req: FastifyRequest, reply: FastifyReply, app: SsoApp, user: User, session: SsoSession & { id: string }) => Promise<void>;
   /** Single logout of the SAML SPs a session signed in to, after the session ended. */
   samlLogout: (reply: FastifyReply, participants: SamlParticipant[]) => Promise<FastifyReply>;
+  /** Where WebAuthn ceremonies run: the issuer's host (RP id) and origin. */
+  site: () => WebAuthnSite;
 }
 
 type Body = Record<string, string | undefined>;
 const GENERIC_FAIL = 'The username or password is incorrect, or this account cannot sign in right now.';
+const utc = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 19);
 
 function bodyOf(req: FastifyRequest): Body {
   const b = req.body;
@@ -43,6 +47,26 @@ export function sendHtml(reply: FastifyReply, status: number, html: string): Fas
 const userCtx = (org: Org, user: { id: string; username: string }, ip: string | null): ActionContext => ({
   orgId: org.id, actor: { type: 'user', id: user.id, name: user.username }, clientIp: ip, service: 'sso',
 });
+
+/** RFC 8176 authentication methods of a sign-in, for the ID token's `amr`. */
+export const amrOf = (mfa: MfaType | null | undefined): string[] => (mfa === 'webauthn' ? ['pwd', 'hwk'] : mfa ? ['pwd', 'otp'] : ['pwd']);
+const mfaOfAmr = (amr: string[]): MfaType | null => (amr.includes('hwk') ? 'webauthn' : amr.includes('otp') ? 'totp' : null);
+
+/** A form a security key answers (webauthn.js runs the ceremony, fills `webauthn`, then submits). */
+function securityKeyForm(action: string, ceremony: 'get' | 'create', options: unknown, fields: string, button: string): string {
+  return `<form method="post" action="${esc(action)}" data-webauthn="${ceremony}" data-options="${esc(JSON.stringify(options))}">${fields}${hidden('webauthn', '')}` +
+    `<p class="err webauthn-error" role="alert" hidden></p><button type="submit">${esc(button)}</button></form>`;
+}
+
+/** A security key's JSON answer from a form, or null. */
+function webauthnAnswer(body: Body): unknown {
+  try {
+    const v = JSON.parse(body.webauthn ?? '');
+    return v && typeof v === 'object' ? v : null;
+  } catch {
+    return null;
+  }
+}
 
 function notAssignedPage(appName: string | null): string {
   return messagePage('Not assigned', `Your account is not assigned to ${appName ? `“${appName}”` : 'this application'}. Ask your administrator to add you to a group that has access.`, { href: '/sso/', text: 'Go to your apps' });
@@ -68,10 +92,23 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
         inner = `<p>Signing in as <strong>${esc(flow.username)}</strong>. <a href="/sso/login/restart">Not you?</a></p><form method="post" action="/sso/login">${csrf}${hidden('step', 'password')}` +
           `<input type="text" name="username" value="${esc(flow.username)}" autocomplete="username" hidden>${field('password', 'Password', 'password', { autocomplete: 'current-password', autofocus: true })}<button type="submit">Sign in</button></form>`;
         break;
-      case 'totp':
-        inner = `<form method="post" action="/sso/login">${csrf}${hidden('step', 'totp')}${field('otp', 'Code from your authenticator app', 'text', { autocomplete: 'one-time-code', inputmode: 'numeric', autofocus: true })}` +
-          `<p class="muted">Lost your device? Enter one of your recovery codes instead.</p><button type="submit">Verify</button></form>`;
-        break;
+      case 'totp': {
+        // The second factor: a security key (where the user has one) and/or the authenticator app.
+        const info = await dir.auth.challengeUser(org.id, flow.challenge ?? '');
+        if (!info) return restart(reply, flow, 'Your sign-in expired. Please start again.');
+        const user = await dir.users.get(org.id, info.userId);
+        const options = await dir.securityKeys.authenticationOptions(org.id, user.id, d.site());
+        if (options) {
+          flow.webauthnChallenge = options.challenge;
+          await state.saveFlow(flow);
+          inner += securityKeyForm('/sso/login', 'get', options, csrf + hidden('step', 'totp'), 'Use your security key or passkey');
+        }
+        if (user.totpEnrolled) {
+          inner += `${options ? '<p>Or use your authenticator app.</p>' : ''}<form method="post" action="/sso/login">${csrf}${hidden('step', 'totp')}${field('otp', 'Code from your authenticator app', 'text', { autocomplete: 'one-time-code', inputmode: 'numeric', autofocus: !options })}` +
+            `<p class="muted">Lost your device? Enter one of your recovery codes instead.</p><button type="submit">Verify</button></form>`;
+        }
+        return sendHtml(reply, status, page('Sign in', `<h1>${heading}</h1>${errorBox(msg.error)}${noticeBox(msg.notice)}${inner}`, { script: options ? 'webauthn' : undefined }));
+      }
       case 'enroll': {
         const info = await dir.auth.challengeUser(org.id, flow.challenge ?? '');
         if (!info || info.kind !== 'totp_enroll') return restart(reply, flow, 'Your sign-in expired. Please start again.');
@@ -196,8 +233,15 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
           return onResult(r);
         }
         case 'totp': {
+          const answer = webauthnAnswer(body);
+          // A security key's challenge is good for one answer, right or wrong.
+          const expectedChallenge = flow.webauthnChallenge;
+          delete flow.webauthnChallenge;
+          const second = answer
+            ? { webauthn: { response: answer, expectedChallenge: expectedChallenge ?? randomToken(32), site: d.site() } }
+            : { otp: String(body.otp ?? '').slice(0, 64) };
           const r = await dir.authenticate({
-            orgId: org.id, username: flow.username ?? '', credential: { kind: 'challenge', token: flow.challenge ?? '', otp: String(body.otp ?? '').slice(0, 64) },
+            orgId: org.id, username: flow.username ?? '', credential: { kind: 'challenge', token: flow.challenge ?? '', ...second },
             protocol, clientIp: ip, ...(resource ? { resource } : {}),
           });
           return onResult(r);
@@ -285,7 +329,7 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
         await state.endFlow(reply, done);
         for (const [k, until] of freshLogins) if (until < Date.now() || freshLogins.size > 10_000) freshLogins.delete(k);
         freshLogins.set(`${done.userId}:${params.client_id}`, Date.now() + 60_000);
-        return finish({ login: { accountId: done.userId, amr: done.mfa ? ['pwd', 'otp'] : ['pwd'], ts: Math.floor((done.authTime ?? Date.now()) / 1000) } });
+        return finish({ login: { accountId: done.userId, amr: amrOf(done.mfa), ts: Math.floor((done.authTime ?? Date.now()) / 1000) } });
       }
 
       if (prompt.name === 'login') {
@@ -293,7 +337,7 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
         const sess = forced ? null : await state.session(req);
         if (sess) {
           const decision = await authorizeSession(dir, org, sess, app, ip);
-          if (decision.ok) return finish({ login: { accountId: sess.userId, amr: sess.mfa ? ['pwd', 'otp'] : ['pwd'], ts: Math.floor(sess.authTime / 1000) } });
+          if (decision.ok) return finish({ login: { accountId: sess.userId, amr: amrOf(sess.mfa), ts: Math.floor(sess.authTime / 1000) } });
           if (decision.reason === 'not_assigned') return sendHtml(reply, 403, notAssignedPage(app.displayName));
           if (decision.reason === 'access_rule') return sendHtml(reply, 403, messagePage('Sign-in not allowed', 'Your organisation does not allow signing in to this application from your current network.'));
         }
@@ -310,7 +354,7 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
         const key = `${accountId}:${params.client_id}`;
         const fresh = (freshLogins.get(key) ?? 0) > Date.now();
         freshLogins.delete(key);
-        const decision = await authorizeSession(dir, org, { userId: accountId, mfa: amr.includes('otp') ? 'totp' : null }, app, ip, { auditSuccess: !fresh });
+        const decision = await authorizeSession(dir, org, { userId: accountId, mfa: mfaOfAmr(amr) }, app, ip, { auditSuccess: !fresh });
         if (!decision.ok) {
           if (decision.reason === 'not_assigned') return sendHtml(reply, 403, notAssignedPage(app.displayName));
           if (decision.reason === 'reauth') {
@@ -377,7 +421,7 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
     return !!c && constantTimeEqual(c, sess.csrf);
   };
 
-  async function renderPortal(reply: FastifyReply, user: User, sess: { csrf: string }, msg: { error?: string; notice?: string; extra?: string } = {}, status = 200) {
+  async function renderPortal(reply: FastifyReply, user: User, sess: { csrf: string }, msg: { error?: string; notice?: string; extra?: string; script?: 'webauthn' } = {}, status = 200) {
     const apps = await dir.sso.apps.assignedTo(org.id, user.groupIds);
     const csrf = hidden('csrf', sess.csrf);
     const appList = apps.length
@@ -387,6 +431,7 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
       : '<p class="muted">No applications are assigned to you yet.</p>';
     const events = (await dir.audit.list({ orgId: org.id, actorId: user.id, limit: 50, order: 'desc' }))
       .filter((e) => /\.login$|\.bind$|\.auth$/.test(e.eventType)).slice(0, 10);
+    const securityKeys = await dir.securityKeys.list(org.id, user.id);
     const keys = user.sshKeys.map((k) => `<tr><td><code>${esc(k.type)}</code></td><td><code>${esc(k.fingerprint)}</code></td><td>${esc(k.comment)}</td>` +
       `<td><form method="post" action="/sso/portal/ssh-keys/delete">${csrf}${hidden('id', k.id)}<button type="submit" class="link">Remove</button></form></td></tr>`).join('');
     const body = `<h1>Hello, ${esc(user.displayName || user.username)}</h1>${errorBox(msg.error)}${noticeBox(msg.notice)}${msg.extra ?? ''}
@@ -397,11 +442,17 @@ ${field('current', 'Current password', 'password', { autocomplete: 'current-pass
       ? `<p>An authenticator app is set up. To replace or remove it, confirm your password.</p><form method="post" action="/sso/portal/totp/begin">${csrf}${field('totpPassword', 'Current password', 'password', { autocomplete: 'current-password' })}` +
         '<button type="submit">Replace authenticator</button> <button type="submit" formaction="/sso/portal/totp/reset" class="link">Remove the authenticator and recovery codes</button></form>'
       : `<p>No authenticator app is set up.</p><form method="post" action="/sso/portal/totp/begin">${csrf}<button type="submit">Set up an authenticator app</button></form>`}</section>
+<section><h2>Security keys and passkeys</h2>${securityKeys.length
+      ? `<table><thead><tr><th>Name</th><th>Added (UTC)</th><th>Last used (UTC)</th></tr></thead><tbody>${securityKeys.map((k) => `<tr><td>${esc(k.name)}</td><td>${esc(utc(k.createdAt))}</td><td>${k.lastUsedAt ? esc(utc(k.lastUsedAt)) : 'never'}</td></tr>`).join('')}</tbody></table>` +
+        `<form method="post" action="/sso/portal/webauthn/remove">${csrf}<label for="keyId">Remove a key</label><select id="keyId" name="id">${securityKeys.map((k) => `<option value="${esc(k.id)}">${esc(k.name)}</option>`).join('')}</select>` +
+        `${field('keyRemovePassword', 'Current password', 'password', { autocomplete: 'current-password' })}<button type="submit">Remove key</button></form>`
+      : '<p class="muted">No security key or passkey. With one, signing in needs a touch instead of a code.</p>'}
+<form method="post" action="/sso/portal/webauthn/begin">${csrf}${field('keyName', 'Name for the new key', 'text', { value: 'Security key' })}${field('keyPassword', 'Current password', 'password', { autocomplete: 'current-password' })}<button type="submit">Add a security key or passkey</button></form></section>
 <section><h2>SSH keys</h2>${keys ? `<table><thead><tr><th>Type</th><th>Fingerprint</th><th>Comment</th><th></th></tr></thead><tbody>${keys}</tbody></table>` : '<p class="muted">No SSH keys.</p>'}
 <form method="post" action="/sso/portal/ssh-keys">${csrf}<label for="publicKey">Add a public key (one line from id_ed25519.pub)</label><textarea id="publicKey" name="publicKey" rows="3" required></textarea><button type="submit">Add key</button></form></section>
-<section><h2>Recent sign-ins</h2>${events.length ? `<table><thead><tr><th>When (UTC)</th><th>What</th><th>From</th><th>Result</th></tr></thead><tbody>${events.map((e) => `<tr><td>${esc(e.timestamp.toISOString().replace('T', ' ').slice(0, 19))}</td><td>${esc(e.eventType)}</td><td>${esc(e.clientIp ?? '')}</td><td>${e.success ? 'ok' : `refused${e.reason ? ` (${esc(e.reason)})` : ''}`}</td></tr>`).join('')}</tbody></table>` : '<p class="muted">None yet.</p>'}</section>
+<section><h2>Recent sign-ins</h2>${events.length ? `<table><thead><tr><th>When (UTC)</th><th>What</th><th>From</th><th>Result</th></tr></thead><tbody>${events.map((e) => `<tr><td>${esc(utc(e.timestamp))}</td><td>${esc(e.eventType)}</td><td>${esc(e.clientIp ?? '')}</td><td>${e.success ? 'ok' : `refused${e.reason ? ` (${esc(e.reason)})` : ''}`}</td></tr>`).join('')}</tbody></table>` : '<p class="muted">None yet.</p>'}</section>
 <section><form method="post" action="/sso/logout">${csrf}<button type="submit">Sign out</button></form></section>`;
-    return sendHtml(reply, status, page('Your account', body, { wide: true }));
+    return sendHtml(reply, status, page('Your account', body, { wide: true, script: msg.script }));
   }
 
   app.get('/sso/', async (req, reply) => {
@@ -472,6 +523,37 @@ ${field('current', 'Current password', 'password', { autocomplete: 'current-pass
     if (!(await currentPasswordProven(req, user, bodyOf(req).totpPassword, 'totp_remove'))) return renderPortal(reply, user, sess, { error: WRONG_CURRENT }, 401);
     await state.changingCredentials(user.id, { session: sess }, () => dir.users.resetTotp(userCtx(org, user, req.ip ?? null), user.id));
     return renderPortal(reply, await dir.users.get(org.id, user.id), sess, { notice: 'The authenticator was removed.' });
+  });
+
+  // Security keys: adding or removing one needs the current password (as for the authenticator
+  // app). The registration challenge waits server-side, single use, bound to this user.
+  portalPost('/sso/portal/webauthn/begin', async (req, reply, user, sess) => {
+    const b = bodyOf(req);
+    if (!(await currentPasswordProven(req, user, b.keyPassword, 'webauthn_add'))) return renderPortal(reply, user, sess, { error: WRONG_CURRENT }, 401);
+    const options = await dir.securityKeys.registrationOptions(org.id, user, d.site());
+    const key = randomToken(24);
+    await dir.sso.store.upsert('CairnWebAuthnRegistration', key, { userId: user.id, challenge: options.challenge, name: String(b.keyName ?? '').slice(0, 64) }, 300);
+    const extra = `<section><h2>Add a security key or passkey</h2><p>Press the button, then touch your key or confirm on your device.</p>` +
+      `${securityKeyForm('/sso/portal/webauthn/register', 'create', options, hidden('csrf', sess.csrf) + hidden('registration', key), 'Register the key')}</section>`;
+    return renderPortal(reply, user, sess, { extra, script: 'webauthn' });
+  });
+
+  portalPost('/sso/portal/webauthn/register', async (req, reply, user, sess) => {
+    const b = bodyOf(req);
+    const pending = await dir.sso.store.take('CairnWebAuthnRegistration', String(b.registration ?? ''));
+    const p = pending?.payload as { userId?: string; challenge?: string; name?: string } | undefined;
+    const answer = webauthnAnswer(b);
+    if (!p || p.userId !== user.id || !p.challenge || !answer) return renderPortal(reply, user, sess, { error: 'The key was not registered: start again.' }, 400);
+    await state.changingCredentials(user.id, { session: sess }, () =>
+      dir.securityKeys.register(userCtx(org, user, req.ip ?? null), user, answer, p.challenge!, d.site(), p.name ?? ''));
+    return renderPortal(reply, user, sess, { notice: 'Your security key is registered.' });
+  });
+
+  portalPost('/sso/portal/webauthn/remove', async (req, reply, user, sess) => {
+    const b = bodyOf(req);
+    if (!(await currentPasswordProven(req, user, b.keyRemovePassword, 'webauthn_remove'))) return renderPortal(reply, user, sess, { error: WRONG_CURRENT }, 401);
+    await state.changingCredentials(user.id, { session: sess }, () => dir.securityKeys.remove(userCtx(org, user, req.ip ?? null), user, String(b.id ?? '')));
+    return renderPortal(reply, user, sess, { notice: 'The security key was removed.' });
   });
 
   portalPost('/sso/portal/ssh-keys', async (req, reply, user, sess) => {

@@ -25,11 +25,12 @@ td,th{text-align:left;padding:.3rem;border-bottom:1px solid #e3e6ec;font-size:.9
 /** Submits the one form on the page (SAML HTTP-POST binding). Served as a file: the CSP allows no inline script. */
 export const AUTOPOST_JS = `document.addEventListener('DOMContentLoaded',function(){var f=document.getElementById('autopost');if(f)f.submit();});`;
 
-export function page(title: string, body: string, opts: { wide?: boolean; script?: boolean } = {}): string {
+/** The page's one script, if any: `autopost` (SAML HTTP-POST) or `webauthn` (security key ceremonies). */
+export function page(title: string, body: string, opts: { wide?: boolean; script?: 'autopost' | 'webauthn' } = {}): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="referrer" content="no-referrer"><title>${esc(title)}</title><link rel="stylesheet" href="/sso/static/cairn.css">
-${opts.script ? '<script src="/sso/static/autopost.js"></script>' : ''}</head>
+${opts.script ? `<script src="/sso/static/${opts.script}.js"></script>` : ''}</head>
 <body><main${opts.wide ? ' class="wide"' : ''}>${body}</main></body></html>`;
 }
 
@@ -56,9 +57,28 @@ export function messagePage(title: string, message: string, link?: { href: strin
 }
 
 /** SAML HTTP-POST binding: a form the browser posts to the SP's ACS. */
+/**
+ * Runs the WebAuthn ceremony of a form marked data-webauthn="get" or "create": decodes the
+ * options (base64url), asks the authenticator, puts its JSON answer in the form's `webauthn`
+ * field and submits. Served as a file: the CSP allows no inline script.
+ */
+export const WEBAUTHN_JS = `(function(){
+function buf(s){s=s.replace(/-/g,'+').replace(/_/g,'/');while(s.length%4)s+='=';var b=atob(s),a=new Uint8Array(b.length);for(var i=0;i<b.length;i++)a[i]=b.charCodeAt(i);return a.buffer;}
+function b64u(x){var a=new Uint8Array(x),s='';for(var i=0;i<a.length;i++)s+=String.fromCharCode(a[i]);return btoa(s).replace(/\\+/g,'-').replace(/\\//g,'_').replace(/=+$/,'');}
+function json(c,r){var o={id:c.id,rawId:b64u(c.rawId),type:c.type,clientExtensionResults:c.getClientExtensionResults(),response:r};if(c.authenticatorAttachment)o.authenticatorAttachment=c.authenticatorAttachment;return o;}
+function run(form){var o=JSON.parse(form.getAttribute('data-options'));o.challenge=buf(o.challenge);
+if(form.getAttribute('data-webauthn')==='create'){o.user.id=buf(o.user.id);(o.excludeCredentials||[]).forEach(function(c){c.id=buf(c.id);});
+return navigator.credentials.create({publicKey:o}).then(function(c){return json(c,{clientDataJSON:b64u(c.response.clientDataJSON),attestationObject:b64u(c.response.attestationObject),transports:c.response.getTransports?c.response.getTransports():[]});});}
+(o.allowCredentials||[]).forEach(function(c){c.id=buf(c.id);});
+return navigator.credentials.get({publicKey:o}).then(function(c){var r={clientDataJSON:b64u(c.response.clientDataJSON),authenticatorData:b64u(c.response.authenticatorData),signature:b64u(c.response.signature)};if(c.response.userHandle)r.userHandle=b64u(c.response.userHandle);return json(c,r);});}
+document.addEventListener('DOMContentLoaded',function(){document.querySelectorAll('form[data-webauthn]').forEach(function(form){form.addEventListener('submit',function(ev){
+ev.preventDefault();var err=form.querySelector('.webauthn-error');if(!window.PublicKeyCredential){err.textContent='This browser cannot use security keys.';err.hidden=false;return;}
+run(form).then(function(r){form.querySelector('input[name=webauthn]').value=JSON.stringify(r);form.submit();},function(e){err.textContent='The security key did not answer ('+e.name+'). Try again.';err.hidden=false;});});});});
+})();`;
+
 export function autoPostPage(action: string, fields: Record<string, string>, title = 'Signing in…'): string {
   const inputs = Object.entries(fields).map(([k, v]) => hidden(k, v)).join('');
-  return page(title, `<h1>${esc(title)}</h1><form id="autopost" method="post" action="${esc(action)}">${inputs}<noscript><p>JavaScript is off: press Continue.</p></noscript><button type="submit">Continue</button></form>`, { script: true });
+  return page(title, `<h1>${esc(title)}</h1><form id="autopost" method="post" action="${esc(action)}">${inputs}<noscript><p>JavaScript is off: press Continue.</p></noscript><button type="submit">Continue</button></form>`, { script: 'autopost' });
 }
 
 export const signedOutPage = (): string => messagePage('Signed out', 'You are signed out of Cairn.', { href: '/sso/', text: 'Sign in again' });
