@@ -53,6 +53,11 @@ for (const backend of backends) {
     await step('reset user TOTP', 'POST', `/users/${u.id}/totp/reset`, K, undefined, 'user.mfa_reset');
     const ssh = await step('add ssh key', 'POST', `/users/${u.id}/ssh-keys`, K, { publicKey: SSH }, 'user.ssh_key_added');
     await step('remove ssh key', 'DELETE', `/users/${u.id}/ssh-keys/${ssh.id}`, K, undefined, 'user.ssh_key_removed');
+    // A security key is registered by its user in a browser (servers/sso/webauthn.test.ts); here one is on file already.
+    const keyRow = { id: '5ecc0000-0000-4000-8000-000000000001', org_id: h.s.org.id, user_id: u.id, credential_id: 'Y3JlZC0x', public_key: 'cHVi', sign_count: 0, transports: '["usb"]', name: 'YubiKey', created_at: Date.now(), last_used_at: null };
+    await h.s.dir.store('webauthn_credentials').insert(keyRow);
+    t.match((await h.c.call('GET', `${P}/users/${u.id}/security-keys`, { token: K })).json, { items: [{ id: keyRow.id, name: 'YubiKey', lastUsedAt: null }] }, 'listed, without its public key');
+    await step('remove security key', 'DELETE', `/users/${u.id}/security-keys/${keyRow.id}`, K, undefined, 'user.webauthn_removed');
     const g = await step('create group', 'POST', '/groups', K, { name: 'staff' }, 'group.created');
     await step('patch group', 'PATCH', `/groups/${g.id}`, A, { description: 'everyone' }, 'group.updated');
     await step('add member', 'PUT', `/groups/${g.id}/members/${u.id}`, K, undefined, 'group.member_added');

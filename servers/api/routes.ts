@@ -202,6 +202,23 @@ export const routes: RouteDef[] = [
       return ok204(reply);
     },
   },
+  {
+    method: 'GET', url: '/users/:id/security-keys', permission: 'users.read', tag: 'users', summary: 'A user\'s WebAuthn security keys and passkeys (registered by the user in the portal).',
+    schema: { params: S.IdParams, response: R(200, Type.Object({ items: Type.Array(S.SecurityKeySchema) }, { additionalProperties: false })) },
+    handler: async (req, _reply, c) => {
+      const user = await c.dir.users.get(c.orgId, req.params.id);
+      const keys = await c.dir.securityKeys.list(c.orgId, user.id);
+      return { items: keys.map((k) => ({ ...k, createdAt: k.createdAt.toISOString(), lastUsedAt: k.lastUsedAt?.toISOString() ?? null })) };
+    },
+  },
+  {
+    method: 'DELETE', url: '/users/:id/security-keys/:keyId', permission: 'users.credentials', tag: 'users', summary: 'Remove one security key (a lost one); POST .../totp/reset removes every second factor.',
+    schema: { params: S.SshKeyParams, response: R(204, S.NoContent) },
+    handler: async (req, reply, c) => {
+      await c.dir.securityKeys.remove(c.actx, await c.dir.users.get(c.orgId, req.params.id), req.params.keyId);
+      return ok204(reply);
+    },
+  },
 
   // groups
   {

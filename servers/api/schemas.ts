@@ -28,6 +28,9 @@ export const UserState = Type.Union([Type.Literal('active'), Type.Literal('suspe
 export const SshKeySchema = Type.Object({
   id: Type.String(), type: Type.String(), publicKey: Type.String(), comment: Type.String(), fingerprint: Type.String(), createdAt: DateTime,
 }, strict);
+export const SecurityKeySchema = Type.Object({
+  id: Type.String(), name: Type.String(), createdAt: DateTime, lastUsedAt: Nullable(DateTime),
+}, { ...strict, description: 'A WebAuthn security key or passkey the user registered in the portal (its public key is not shown).' });
 export const UserSchema = Type.Object({
   id: Type.String(), username: Type.String(), displayName: Type.String(), email: Nullable(Type.String()), state: UserState,
   lockedUntil: Nullable(DateTime), uidNumber: Type.Integer(), gidNumber: Type.Integer(), homeDirectory: Type.String(), loginShell: Type.String(),
