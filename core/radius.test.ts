@@ -35,7 +35,7 @@ for (const backend of backends) {
     t.equal(withSecret[0]!.secret.toString(), SECRET, 'unsealed for the server');
     // The AAD binds the ciphertext to its row: moving it to another client breaks it.
     const other = await repo.createClient(ctx, { name: 'other', address: '198.51.100.7', networkId: net.id });
-    t.ok(other.secret.length >= 24, 'generated when not given');
+    t.match(other.secret, /^[A-Za-z0-9]{32}$/, 'generated when not given: letters and digits only (NAS forms, shell commands)');
     await dir.store('radius_clients').where({ id: other.client.id }).update({ secret_enc: row.secret_enc });
     await t.rejects(repo.clientsWithSecrets(org.id), { code: 'internal' });
     await repo.deleteClient(ctx, other.client.id);

@@ -122,7 +122,20 @@ function validateSecret(v: unknown): string {
   return v;
 }
 
-const generateSecret = () => randomBytes(24).toString('base64url');
+const SECRET_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * 32 letters and digits (190 bits): a secret an admin pastes into a NAS's web form or a shell
+ * command. base64url's '-' and '_' are refused by some NAS forms, and a leading '-' reads as an
+ * option to radclient and radtest.
+ */
+function generateSecret(): string {
+  let out = '';
+  while (out.length < 32) {
+    for (const b of randomBytes(40)) if (b < 248 && out.length < 32) out += SECRET_ALPHABET[b % 62]; // 248 = 4 × 62: no modulo bias
+  }
+  return out;
+}
 
 export class RadiusRepository {
   readonly #d: Deps;
