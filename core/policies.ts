@@ -15,6 +15,7 @@ export const defaultPasswordPolicy: PasswordPolicy = {
   notContainUsername: true,
   historyCount: 3,
   maxAgeDays: 90,
+  expiryWarningDays: 14,
   lockoutThreshold: 6,
   lockoutMinutes: 15,
 };
@@ -59,6 +60,7 @@ const passwordPolicyLimits: Record<keyof PasswordPolicy, [number, number]> = {
   notContainUsername: [0, 1],
   historyCount: [0, 24],
   maxAgeDays: [0, 3650],
+  expiryWarningDays: [0, 365],
   lockoutThreshold: [0, 100],
   lockoutMinutes: [1, 7 * 24 * 60],
 };

@@ -94,6 +94,8 @@ export interface PasswordPolicy {
   historyCount: number;
   /** Days until a password expires; 0 = never. */
   maxAgeDays: number;
+  /** Days before expiry that clients start warning (LDAP shadowWarning, the password policy control); 0 = no warning. */
+  expiryWarningDays: number;
   /** Failed attempts from one source before that (user, source) pair is locked. */
   lockoutThreshold: number;
   lockoutMinutes: number;

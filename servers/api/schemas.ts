@@ -251,12 +251,13 @@ export const presentRule = (r: AccessRule) => ({
 // --- policies ------------------------------------------------------------------------------
 export const PasswordPolicySchema = Type.Object({
   minLength: Type.Integer(), minClasses: Type.Integer(), notContainUsername: Type.Boolean(), historyCount: Type.Integer(),
-  maxAgeDays: Type.Integer(), lockoutThreshold: Type.Integer(), lockoutMinutes: Type.Integer(),
+  maxAgeDays: Type.Integer(), expiryWarningDays: Type.Integer(), lockoutThreshold: Type.Integer(), lockoutMinutes: Type.Integer(),
 }, strict);
 export const PasswordPolicyPatch = Type.Object({
   minLength: Type.Optional(Type.Integer({ minimum: 8, maximum: 128 })), minClasses: Type.Optional(Type.Integer({ minimum: 1, maximum: 4 })),
   notContainUsername: Type.Optional(Type.Boolean()), historyCount: Type.Optional(Type.Integer({ minimum: 0, maximum: 24 })),
-  maxAgeDays: Type.Optional(Type.Integer({ minimum: 0, maximum: 3650 })), lockoutThreshold: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+  maxAgeDays: Type.Optional(Type.Integer({ minimum: 0, maximum: 3650 })),
+  expiryWarningDays: Type.Optional(Type.Integer({ minimum: 0, maximum: 365, description: 'Days before expiry that LDAP clients (SSSD) start warning.' })), lockoutThreshold: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
   lockoutMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 10080 })),
 }, { ...strict, minProperties: 1 });
 const MfaMode = Type.Union(mfaModes.map((m) => Type.Literal(m)), { description: 'required: everyone; optional: users who enrolled TOTP; off: nobody' });

@@ -274,6 +274,14 @@ for (const backend of backends) {
       t.equal((await dir.users.get(org.id, dave.id)).mustChangePassword, false);
       const [ev] = await dir.audit.list({ orgId: org.id, eventType: 'user.password_changed', limit: 1, order: 'desc' });
       t.match(ev, { service: 'ldap', initiatedBy: { id: dave.id } }, 'audited as dave\'s own change');
+      // Three days before expiry (policy: 90 days, warn 14 before), a bind that asks is warned.
+      await dir.store('users').where({ id: dave.id }).update({ password_changed_at: Date.now() - 87 * 86400_000 });
+      r = await ldapTool(fx, 'ldapwhoami', [...ldaps, '-e', 'ppolicy', '-D', daveDn, '-w', 'Chosen-by-him-55']);
+      t.equal(r.code, 0, r.stderr);
+      const left = Number(/expires in (\d+) seconds/i.exec(r.stdout + r.stderr)?.[1]);
+      t.ok(left > 2.9 * 86400 && left <= 3 * 86400, `warned: ${r.stdout + r.stderr}`);
+      r = await search([...asSssd, '-b', base, '(uid=dave)', 'shadowWarning']);
+      t.match(r.stdout, 'shadowWarning: 14', 'shadowWarning from the policy');
     });
 
     await t.test('freshness: membership changes visible to the next search; suspension cuts binds and hides the user', async (t) => {

@@ -247,6 +247,11 @@ export function passwordExpiredControl(): Buffer {
   return seq([octets(OID.passwordPolicy), octets(seq([tlv(0x81, Buffer.from([0]))]))]);
 }
 
+/** The password policy response warning timeBeforeExpiration ([0] [0] INTEGER seconds) on a successful bind. */
+export function passwordExpiringControl(seconds: number): Buffer {
+  return seq([octets(OID.passwordPolicy), octets(seq([tlv(0xa0, int(seconds, 0x80))]))]);
+}
+
 export function decodePagedControl(value: Buffer | null): { size: number; cookie: Buffer } {
   if (!value) throw new BerError('paged results control without value');
   const r = new BerReader(value);

@@ -8,7 +8,7 @@ import { normalizeDn, isUnder } from './dn.js';
 import { ldapError } from './errors.js';
 import { evaluate, indexTerms } from './filter.js';
 import {
-  decodePagedControl, decodePasswordModify, envelope, extendedResponse, Op, OID, pagedControl, passwordExpiredControl, result, ResultCode,
+  decodePagedControl, decodePasswordModify, envelope, extendedResponse, Op, OID, pagedControl, passwordExpiredControl, passwordExpiringControl, result, ResultCode,
   type Message, type Request,
 } from './protocol.js';
 import { attrType, isOperational, type Attribute, type Entry } from './schema.js';
@@ -132,10 +132,13 @@ export class LdapSession implements Handler {
     if (password.length === 0) return reply(ResultCode.unwillingToPerform, 'unauthenticated bind (DN with no password) disallowed');
 
     let identity: Identity | 'password_expired' | null = null;
+    let expiresInSeconds: number | null = null;
     let code: number = ResultCode.invalidCredentials;
     let message = 'invalid credentials';
     try {
-      identity = await this.#withTimeout(this.#authenticate(conn, req.name, password.toString('utf8')));
+      const r = await this.#withTimeout(this.#authenticate(conn, req.name, password.toString('utf8')));
+      if (r && r !== 'password_expired') ({ identity, expiresInSeconds } = r);
+      else identity = r;
     } catch (err) {
       const e = ldapError(err);
       if (err instanceof OperationTimeout) {
@@ -153,8 +156,9 @@ export class LdapSession implements Handler {
     if (conn.closed) return;
     // A right but temporary or expired password is still a failed bind; a client that speaks the
     // password policy control (SSSD) learns why and can change it with Password Modify.
+    const askedPolicy = msg.controls.some((c) => c.type === OID.passwordPolicy);
     if (identity === 'password_expired') {
-      if (msg.controls.some((c) => c.type === OID.passwordPolicy)) {
+      if (askedPolicy) {
         return reply(ResultCode.invalidCredentials, 'password expired: set a new one with the Password Modify operation', [passwordExpiredControl()]);
       }
       identity = null;
@@ -165,7 +169,8 @@ export class LdapSession implements Handler {
         s.identity = identity;
         conn.bound = true;
       }
-      return reply(ResultCode.success);
+      // Inside the policy's warning window, SSSD tells the user how long the password has left.
+      return reply(ResultCode.success, '', askedPolicy && expiresInSeconds !== null ? [passwordExpiringControl(expiresInSeconds)] : undefined);
     }
     return reply(code, message);
   }
@@ -193,13 +198,13 @@ export class LdapSession implements Handler {
    * Resolve the bind name and check the password: null for every credential failure, and
    * 'password_expired' for a right password that must be changed before it can be used.
    */
-  async #authenticate(conn: Connection, name: string, password: string): Promise<Identity | 'password_expired' | null> {
+  async #authenticate(conn: Connection, name: string, password: string): Promise<{ identity: Identity; expiresInSeconds: number | null } | 'password_expired' | null> {
     const orgId = this.#org.id;
     const { username, service } = this.#bindName(name);
     if (service !== null) {
       const account = await this.#dir.serviceAccounts.verify(orgId, service, password, conn.clientIp, 'ldap');
       if (!account) return null;
-      return { kind: 'service', id: account.id, name: account.name, dn: `cn=${account.name},ou=Services,${this.tree.baseDn}`, permissions: account.permissions };
+      return { identity: { kind: 'service', id: account.id, name: account.name, dn: `cn=${account.name},ou=Services,${this.tree.baseDn}`, permissions: account.permissions }, expiresInSeconds: null };
     }
     // Unknown DN forms still go through authenticate(): same cost, and the attempt is audited.
     const res = await this.#dir.authenticate({
@@ -212,7 +217,12 @@ export class LdapSession implements Handler {
     });
     if (res.decision === 'deny' && (res.reason === 'password_change_required' || res.reason === 'password_expired')) return 'password_expired';
     if (res.decision !== 'allow') return null;
-    return { kind: 'user', id: res.user.id, username: res.user.username, dn: this.tree.userDn(res.user.username) };
+    const left = res.user.passwordExpiresAt ? Math.floor((res.user.passwordExpiresAt.getTime() - Date.now()) / 1000) : null;
+    const warnDays = left === null ? 0 : (await this.#dir.policies.passwordPolicy(orgId)).expiryWarningDays;
+    return {
+      identity: { kind: 'user', id: res.user.id, username: res.user.username, dn: this.tree.userDn(res.user.username) },
+      expiresInSeconds: left !== null && left > 0 && left <= warnDays * 86400 ? left : null,
+    };
   }
 
   #withTimeout<T>(p: Promise<T>): Promise<T> {

@@ -170,6 +170,11 @@ refresh_expired_interval = 0
     t.equal((await dir.users.get(org.id, carol.id)).mustChangePassword, false, 'Cairn has the new password, no longer temporary');
     t.equal((await pam('carol', 'Chosen-new-pass-77')).code, 0, 'the new password logs in');
     t.not((await pam('carol', temp)).code, 0, 'the temporary one no longer');
+    // Three days before expiry (90-day policy, warn 14 days before) the login warns.
+    await dir.store('users').where({ id: carol.id }).update({ password_changed_at: Date.now() - 87 * 86400_000 });
+    const warned = await run('pamtester', ['-v', PAM_SERVICE, 'carol', 'authenticate', 'acct_mgmt'], 'Chosen-new-pass-77\n');
+    t.equal(warned.code, 0, warned.out);
+    t.match(warned.out, /will expire in/, `pam_sss warns: ${warned.out}`);
   });
 
   await t.test('suspension: the next pamtester fails, and the user disappears', async (t) => {

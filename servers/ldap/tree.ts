@@ -324,6 +324,7 @@ export class DirectoryTree {
       // shadowLastChange 0 = "must change at next login" to shadow-aware clients.
       shadowLastChange: u.mustChangePassword ? 0 : u.passwordChangedAt ? days(u.passwordChangedAt) : null,
       shadowMax: policy.maxAgeDays > 0 ? policy.maxAgeDays : null,
+      shadowWarning: policy.maxAgeDays > 0 && policy.expiryWarningDays > 0 ? policy.expiryWarningDays : null,
       shadowExpire: locked ? 1 : null,
       entryUUID: u.id,
       createTimestamp: generalizedTime(u.createdAt),
@@ -382,7 +383,7 @@ export class DirectoryTree {
       // Attributes whose values are the same on every entry of a kind are one shared object
       // (with its normalised values and encoding), not one copy per entry.
       e.attrs.set('structuralobjectclass', shared('structuralObjectClass', [structural(e)]));
-      for (const key of ['objectclass', 'loginshell', 'shadowmax', 'shadowlastchange']) {
+      for (const key of ['objectclass', 'loginshell', 'shadowmax', 'shadowwarning', 'shadowlastchange']) {
         const a = e.attrs.get(key);
         if (a) e.attrs.set(key, shared(a.name, a.values));
       }
