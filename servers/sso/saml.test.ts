@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import t from 'tap';
 import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
+import type { Page } from 'playwright-core';
 import * as samlify from 'samlify';
 import { totpCode } from '../../core/index.js';
 import { rotateSamlKey } from './keys.js';
@@ -146,6 +147,19 @@ t.teardown(() => browser.close());
 async function waitPost(n: number) {
   for (let i = 0; i < 50 && posts.length < n; i++) await new Promise((r) => setTimeout(r, 100));
   return posts[n - 1];
+}
+
+/** Alice signs in to the portal in `page` and launches `app` (IdP-initiated); what `via` makes of the Response posted to its ACS. */
+async function portalLaunch(page: Page, app: string, acs: RegExp, via: SAML) {
+  await page.goto(`${cairn.base}/sso/`);
+  await page.fill('#username', 'alice');
+  await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+  await page.fill('#password', PW);
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  const before = posts.length;
+  // The launch auto-posts to the SP's ACS: let that navigation finish before the next one.
+  await Promise.all([page.waitForURL(acs), page.click(`text=${app}`)]);
+  return via.validatePostResponseAsync({ SAMLResponse: (await waitPost(before + 1))!.SAMLResponse! });
 }
 
 const redirectSp = spFor('HTTP-Redirect');
@@ -392,15 +406,7 @@ t.test('SP-initiated single logout (HTTP-Redirect, signed both ways), told to th
 t.test('signing out of the portal tells the SPs of the session (IdP-initiated single logout)', async (t) => {
   const page = await browser.newPage();
   t.teardown(() => page.close());
-  await page.goto(`${cairn.base}/sso/`);
-  await page.fill('#username', 'alice');
-  await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
-  await page.fill('#password', PW);
-  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
-  const before = posts.length;
-  // The launch auto-posts to the SP's ACS: let that navigation finish before the next one.
-  await Promise.all([page.waitForURL(/\/helpdesk\/acs/), page.click('text=Helpdesk')]);
-  const login = await helpdeskSp.validatePostResponseAsync({ SAMLResponse: (await waitPost(before + 1))!.SAMLResponse! });
+  const login = await portalLaunch(page, 'Helpdesk', /\/helpdesk\/acs/, helpdeskSp);
   await page.goto(`${cairn.base}/sso/`);
   const told = helpdeskLogouts.length;
   await Promise.all([page.waitForURL(/\/saml\/slo\?SAMLResponse=/), page.click('form[action="/sso/logout"] button')]);
@@ -419,16 +425,7 @@ t.test('single logout over HTTP-POST: an SP registered by metadata with a POST S
   const cairnAsIdp = (signed: boolean) => samlify.IdentityProvider({ metadata: metadata, wantLogoutRequestSigned: signed } as Parameters<typeof samlify.IdentityProvider>[0]);
   const page = await browser.newPage();
   t.teardown(() => page.close());
-  const signInAndLaunch = async () => {
-    await page.goto(`${cairn.base}/sso/`);
-    await page.fill('#username', 'alice');
-    await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
-    await page.fill('#password', PW);
-    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
-    const before = posts.length;
-    await Promise.all([page.waitForURL(/\/wiki\/acs/), page.click('text=Wiki')]);
-    return wikiSp.validatePostResponseAsync({ SAMLResponse: (await waitPost(before + 1))!.SAMLResponse! });
-  };
+  const signInAndLaunch = () => portalLaunch(page, 'Wiki', /\/wiki\/acs/, wikiSp);
   /** The browser POSTs a form from a page of no site, as an SP's auto-post page would. */
   const postFromElsewhere = async (fields: Record<string, string>) => {
     await page.goto('about:blank');
