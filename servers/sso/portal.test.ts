@@ -75,6 +75,12 @@ t.test('self-service: SSH key, password change, recent sign-ins', async (t) => {
   await Promise.all([page.waitForNavigation(), page.click('form[action="/sso/portal/password"] button')]);
   t.match(await page.content(), /password was changed/);
   t.match(await page.content(), /portal\.login/, 'recent sign-ins listed');
+  t.notMatch(await page.content(), /Your password expires/, 'a fresh password: no warning');
+  // Five days before expiry (90-day policy, warning from 14 days), the portal says so.
+  await dir.store('users').where({ id: carol.id }).update({ password_changed_at: Date.now() - 85 * 86400_000 - 3600_000 });
+  await page.goto(`${cairn.base}/sso/`);
+  t.match(await page.content(), /Your password expires in 4 days: change it below/);
+  await dir.store('users').where({ id: carol.id }).update({ password_changed_at: Date.now() });
 });
 
 t.test('CSRF: a portal POST without the token is refused', async (t) => {

@@ -432,9 +432,13 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
     const events = (await dir.audit.list({ orgId: org.id, actorId: user.id, limit: 50, order: 'desc' }))
       .filter((e) => /\.login$|\.bind$|\.auth$/.test(e.eventType)).slice(0, 10);
     const securityKeys = await dir.securityKeys.list(org.id, user.id);
+    // Within the policy's warning window, say how long the password has left (as SSSD does at login).
+    const daysLeft = user.passwordExpiresAt ? Math.floor((user.passwordExpiresAt.getTime() - Date.now()) / 86400_000) : null;
+    const expiring = daysLeft !== null && daysLeft >= 0 && daysLeft < (await dir.policies.passwordPolicy(org.id)).expiryWarningDays
+      ? `<p class="err" role="status">Your password expires ${daysLeft === 0 ? 'today' : `in ${daysLeft} day${daysLeft === 1 ? '' : 's'}`}: change it below.</p>` : '';
     const keys = user.sshKeys.map((k) => `<tr><td><code>${esc(k.type)}</code></td><td><code>${esc(k.fingerprint)}</code></td><td>${esc(k.comment)}</td>` +
       `<td><form method="post" action="/sso/portal/ssh-keys/delete">${csrf}${hidden('id', k.id)}<button type="submit" class="link">Remove</button></form></td></tr>`).join('');
-    const body = `<h1>Hello, ${esc(user.displayName || user.username)}</h1>${errorBox(msg.error)}${noticeBox(msg.notice)}${msg.extra ?? ''}
+    const body = `<h1>Hello, ${esc(user.displayName || user.username)}</h1>${errorBox(msg.error)}${noticeBox(msg.notice)}${expiring}${msg.extra ?? ''}
 <section><h2>Your applications</h2>${appList}</section>
 <section><h2>Change password</h2><form method="post" action="/sso/portal/password">${csrf}<input type="text" name="username" value="${esc(user.username)}" autocomplete="username" hidden>
 ${field('current', 'Current password', 'password', { autocomplete: 'current-password' })}${field('newPassword', 'New password', 'password', { autocomplete: 'new-password' })}${field('confirm', 'Repeat the new password', 'password', { autocomplete: 'new-password' })}<button type="submit">Change password</button></form></section>
