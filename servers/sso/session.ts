@@ -94,6 +94,11 @@ export class BrowserState {
 
   // --- credential changes ----------------------------------------------------------------------
 
+  /** The store rows that are this browser session (for revocations that must spare it). */
+  sessionRows(session: { id: string }): Array<{ model: string; id: string }> {
+    return [{ model: 'CairnSession', id: hashToken(session.id) }];
+  }
+
   /**
    * Run a credential change the user makes from this browser. The change ends the user's other
    * SSO sessions and tokens (main.ts, on the change feed, which the core publishes before
@@ -101,7 +106,7 @@ export class BrowserState {
    */
   async changingCredentials<T>(userId: string, from: { session?: { id: string }; flow?: { id: string } }, change: () => Promise<T>): Promise<T> {
     const spared = [
-      ...(from.session ? [{ model: 'CairnSession', id: hashToken(from.session.id) }] : []),
+      ...(from.session ? this.sessionRows(from.session) : []),
       ...(from.flow ? [{ model: 'CairnFlow', id: hashToken(from.flow.id) }] : []),
     ];
     this.#spared.set(userId, spared);

@@ -208,3 +208,25 @@ t.test('session idle timeout and lifetime come from the org SSO session policy',
   await a.page.goto(`${cairn.base}/sso/`);
   t.ok(await a.page.locator('#username').count(), 'signed in 11 minutes ago under a 10-minute lifetime: sent to the login page');
 });
+
+t.test('"sign out everywhere else" in the portal ends the other sessions and every refresh token', async (t) => {
+  await dir.policies.setSsoSessionPolicy(ctx, { maxAgeMinutes: 480, idleMinutes: 60 });
+  const a = await newBrowser();
+  const b = await newBrowser();
+  t.teardown(() => Promise.all([a.ctx.close(), b.ctx.close()]));
+  await signInPortal(a.page, THIRD_PW);
+  await signInPortal(b.page, THIRD_PW);
+  const fromB = await silentTokens(b);
+  t.ok(fromB?.refresh_token, 'the other browser has an app\'s refresh token');
+  await a.page.goto(`${cairn.base}/sso/`);
+  await click(a.page, 'form[action="/sso/portal/sessions/revoke"] button');
+  t.match(await a.page.content(), /signed out everywhere else/);
+  t.equal(await storeRows('CairnSession'), 1, 'one portal session left');
+  await b.page.goto(`${cairn.base}/sso/`);
+  t.ok(await b.page.locator('#username').count(), 'the other browser is sent to the login page');
+  await t.rejects(client.refreshTokenGrant(config, fromB!.refresh_token!), { code: 'OAUTH_RESPONSE_BODY_ERROR', error: 'invalid_grant' }, 'its refresh token is refused');
+  await a.page.goto(`${cairn.base}/sso/`);
+  t.match(await a.page.content(), /Hello, Erin/, 'this browser stays signed in');
+  const [ev] = await dir.audit.list({ orgId: cairn.org.id, eventType: 'sso.sessions_revoked', limit: 1 });
+  t.match(ev, { success: true, initiatedBy: { id: erin.id } }, 'audited');
+});

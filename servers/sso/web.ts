@@ -455,7 +455,8 @@ ${field('current', 'Current password', 'password', { autocomplete: 'current-pass
 <section><h2>SSH keys</h2>${keys ? `<table><thead><tr><th>Type</th><th>Fingerprint</th><th>Comment</th><th></th></tr></thead><tbody>${keys}</tbody></table>` : '<p class="muted">No SSH keys.</p>'}
 <form method="post" action="/sso/portal/ssh-keys">${csrf}<label for="publicKey">Add a public key (one line from id_ed25519.pub)</label><textarea id="publicKey" name="publicKey" rows="3" required></textarea><button type="submit">Add key</button></form></section>
 <section><h2>Recent sign-ins</h2>${events.length ? `<table><thead><tr><th>When (UTC)</th><th>What</th><th>From</th><th>Result</th></tr></thead><tbody>${events.map((e) => `<tr><td>${esc(utc(e.timestamp))}</td><td>${esc(e.eventType)}</td><td>${esc(e.clientIp ?? '')}</td><td>${e.success ? 'ok' : `refused${e.reason ? ` (${esc(e.reason)})` : ''}`}</td></tr>`).join('')}</tbody></table>` : '<p class="muted">None yet.</p>'}</section>
-<section><form method="post" action="/sso/logout">${csrf}<button type="submit">Sign out</button></form></section>`;
+<section><form method="post" action="/sso/logout">${csrf}<button type="submit">Sign out</button></form>
+<form method="post" action="/sso/portal/sessions/revoke">${csrf}<p class="muted">Lost a device, or signed in somewhere you should not have? This ends every other Cairn session and makes every application sign you in again.</p><button type="submit">Sign out everywhere else</button></form></section>`;
     return sendHtml(reply, status, page('Your account', body, { wide: true, script: msg.script }));
   }
 
@@ -558,6 +559,13 @@ ${field('current', 'Current password', 'password', { autocomplete: 'current-pass
     if (!(await currentPasswordProven(req, user, b.keyRemovePassword, 'webauthn_remove'))) return renderPortal(reply, user, sess, { error: WRONG_CURRENT }, 401);
     await state.changingCredentials(user.id, { session: sess }, () => dir.securityKeys.remove(userCtx(org, user, req.ip ?? null), user, String(b.id ?? '')));
     return renderPortal(reply, user, sess, { notice: 'The security key was removed.' });
+  });
+
+  portalPost('/sso/portal/sessions/revoke', async (req, reply, user, sess) => {
+    // Every other portal/SSO session, OP session, grant and token of the user; this one stays.
+    const removed = await dir.sso.store.destroyByAccount(user.id, state.sessionRows(sess));
+    await dir.audit.record(userCtx(org, user, req.ip ?? null), { eventType: 'sso.sessions_revoked', success: true, actorEmail: user.email, changes: { removed } });
+    return renderPortal(reply, user, sess, { notice: 'You are signed out everywhere else. Applications will ask you to sign in again.' });
   });
 
   portalPost('/sso/portal/ssh-keys', async (req, reply, user, sess) => {
