@@ -114,19 +114,42 @@ export class SecurityKeys {
     return generateAuthenticationOptions({ rpID: site.rpId, userVerification: 'preferred', allowCredentials: rows.map((r) => ({ id: r.credential_id, transports: transportsOf(r) })) });
   }
 
-  /**
-   * Check an assertion from one of the user's keys against the challenge issued for it. The
-   * signature counter must move forward (when the authenticator keeps one), by compare-and-set.
-   */
+  /** Options for a passkey sign-in: no user named, the authenticator offers its own (user verification required). */
+  passkeyOptions(site: WebAuthnSite): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    return generateAuthenticationOptions({ rpID: site.rpId, userVerification: 'required', allowCredentials: [] });
+  }
+
+  /** Check an assertion from one of the user's keys against the challenge issued for it (second factor). */
   async verify(userId: string, response: unknown, expectedChallenge: string, site: WebAuthnSite): Promise<boolean> {
+    const row = await this.#credential(response, { user_id: userId });
+    return !!row && (await this.#check(row, response, expectedChallenge, site, false));
+  }
+
+  /**
+   * A passkey sign-in: the assertion names its credential, and so its user, whose id must also be
+   * the user handle the authenticator returned; verified user presence and verification (PIN,
+   * biometrics) make it both factors. The user's id, or null.
+   */
+  async verifyPasskey(orgId: string, response: unknown, expectedChallenge: string, site: WebAuthnSite): Promise<string | null> {
+    const row = await this.#credential(response, { org_id: orgId });
+    const handle = (response as { response?: { userHandle?: unknown } })?.response?.userHandle;
+    if (!row || typeof handle !== 'string' || Buffer.from(handle, 'base64url').toString() !== row.user_id) return null;
+    return (await this.#check(row, response, expectedChallenge, site, true)) ? row.user_id : null;
+  }
+
+  async #credential(response: unknown, where: { user_id: string } | { org_id: string }): Promise<Row | undefined> {
     const id = typeof (response as { id?: unknown })?.id === 'string' ? (response as { id: string }).id : '';
-    const row = id ? ((await read(() => this.#d.db('webauthn_credentials').where({ user_id: userId, credential_id: id }).first())) as Row | undefined) : undefined;
-    if (!row) return false;
+    if (!id || id.length > 1400) return undefined;
+    return (await read(() => this.#d.db('webauthn_credentials').where({ ...where, credential_id: id }).first())) as Row | undefined;
+  }
+
+  /** The signature counter must move forward (when the authenticator keeps one), by compare-and-set. */
+  async #check(row: Row, response: unknown, expectedChallenge: string, site: WebAuthnSite, requireUserVerification: boolean): Promise<boolean> {
     const counter = Number(row.sign_count);
     let newCounter: number;
     try {
       const v = await verifyAuthenticationResponse({
-        response: response as AuthenticationResponseJSON, expectedChallenge, expectedOrigin: site.origin, expectedRPID: site.rpId, requireUserVerification: false,
+        response: response as AuthenticationResponseJSON, expectedChallenge, expectedOrigin: site.origin, expectedRPID: site.rpId, requireUserVerification,
         credential: { id: row.credential_id, publicKey: Buffer.from(row.public_key, 'base64url'), counter, transports: transportsOf(row) },
       });
       if (!v.verified) return false;

@@ -15,6 +15,8 @@ export type Credential =
   | { kind: 'password'; password: string; otp?: string; otpAppended?: boolean }
   /** Identity already proven by a client certificate (EAP-TLS); counts as a second factor. */
   | { kind: 'certificate'; subject: string }
+  /** A passkey sign-in: the assertion names the user and stands for both factors (browser only). */
+  | { kind: 'passkey'; webauthn: WebAuthnAnswer }
   /** Second step after a challenge: the token it returned and a code, or a security key's answer. */
   | { kind: 'challenge'; token: string; otp?: string; webauthn?: WebAuthnAnswer }
   /**
@@ -173,7 +175,16 @@ export class Authenticator {
     const cred = req.credential;
     if (cred.kind === 'password' && this.#d.hasher.tooLong(cred.password)) return deny('input_too_long', null);
 
-    const row = USERNAME_RE.test(username) ? await this.#users.row(req.orgId, username) : undefined;
+    let row: UserRow | undefined;
+    if (cred.kind === 'passkey' && req.protocol !== 'sso' && req.protocol !== 'portal') return deny('unknown_user', null);
+    if (cred.kind === 'passkey') {
+      // The passkey names its user; a wrong or unknown one is an unknown user.
+      const a = cred.webauthn;
+      const userId = await this.#keys.verifyPasskey(req.orgId, a.response, a.expectedChallenge, a.site);
+      row = userId ? ((await read(() => this.#d.db('users').where({ id: userId, org_id: req.orgId }).first())) as UserRow | undefined) : undefined;
+    } else {
+      row = USERNAME_RE.test(username) ? await this.#users.row(req.orgId, username) : undefined;
+    }
     if (!row) {
       if (cred.kind === 'password') await this.#d.hasher.verify(null, cred.password); // same cost as a known user
       if (cred.kind === 'nthash') cred.verify(randomBytes(16));
@@ -221,6 +232,8 @@ export class Authenticator {
         await this.#recordFailure(row, source, policy.lockoutThreshold, policy.lockoutMinutes);
         return deny('invalid_password', who);
       }
+    } else if (cred.kind === 'passkey') {
+      mfa = 'webauthn';
     } else {
       mfa = 'certificate';
     }
@@ -229,7 +242,7 @@ export class Authenticator {
     if (user.state === 'suspended' || user.state === 'staged') return deny(user.state, who);
     if (!req.changingPassword && (user.mustChangePassword || (user.passwordExpiresAt && user.passwordExpiresAt.getTime() < Date.now()))) {
       const reason = user.mustChangePassword ? 'password_change_required' : 'password_expired';
-      if (req.challengeSupported && cred.kind === 'password') return this.#challenge(req, row, 'password_change', audit, reason);
+      if (req.challengeSupported && (cred.kind === 'password' || cred.kind === 'passkey')) return this.#challenge(req, row, 'password_change', audit, reason);
       return deny(reason, who);
     }
     if (req.resource && !(await this.#grants.allows(req.orgId, req.resource, user.groupIds, req.resource.type === 'system' ? 'login' : 'access'))) {

@@ -85,9 +85,15 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
     const csrf = hidden('csrf', flow.csrf);
     let inner = '';
     switch (flow.step) {
-      case 'username':
-        inner = `<form method="post" action="/sso/login">${csrf}${hidden('step', 'username')}${field('username', 'Username', 'text', { autocomplete: 'username', autofocus: true })}<button type="submit">Next</button></form>`;
-        break;
+      case 'username': {
+        // Or a passkey: the authenticator offers the user's own, no username typed.
+        const options = await dir.securityKeys.passkeyOptions(d.site());
+        flow.webauthnChallenge = options.challenge;
+        await state.saveFlow(flow);
+        inner = `<form method="post" action="/sso/login">${csrf}${hidden('step', 'username')}${field('username', 'Username', 'text', { autocomplete: 'username', autofocus: true })}<button type="submit">Next</button></form>` +
+          `<p>Or, if you registered a passkey:</p>${securityKeyForm('/sso/login', 'get', options, csrf + hidden('step', 'username'), 'Sign in with a passkey')}`;
+        return sendHtml(reply, status, page('Sign in', `<h1>${heading}</h1>${errorBox(msg.error)}${noticeBox(msg.notice)}${inner}`, { script: 'webauthn' }));
+      }
       case 'password':
         inner = `<p>Signing in as <strong>${esc(flow.username)}</strong>. <a href="/sso/login/restart">Not you?</a></p><form method="post" action="/sso/login">${csrf}${hidden('step', 'password')}` +
           `<input type="text" name="username" value="${esc(flow.username)}" autocomplete="username" hidden>${field('password', 'Password', 'password', { autocomplete: 'current-password', autofocus: true })}<button type="submit">Sign in</button></form>`;
@@ -218,6 +224,22 @@ export function registerWeb(app: FastifyInstance, d: WebDeps): void {
     try {
       switch (flow.step) {
         case 'username': {
+          const answer = webauthnAnswer(body);
+          if (answer) {
+            const expectedChallenge = flow.webauthnChallenge ?? randomToken(32);
+            delete flow.webauthnChallenge;
+            const r = await dir.authenticate({
+              orgId: org.id, username: '', credential: { kind: 'passkey', webauthn: { response: answer, expectedChallenge, site: d.site() } },
+              protocol, clientIp: ip, challengeSupported: true, ...(resource ? { resource } : {}),
+            });
+            if (r.decision === 'deny' && r.reason !== 'not_assigned' && r.reason !== 'access_rule') {
+              await state.saveFlow(flow);
+              return renderStep(reply, flow, { error: 'That passkey could not sign you in. Sign in with your username and password.' }, 401);
+            }
+            // A later step (a password change, a refusal page) names the user the passkey proved.
+            if (r.decision === 'challenge') flow.username = (await dir.users.get(org.id, (await dir.auth.challengeUser(org.id, r.token))!.userId)).username;
+            return onResult(r);
+          }
           const username = String(body.username ?? '').trim().toLowerCase().slice(0, 64);
           if (!username) return renderStep(reply, flow, { error: 'Enter your username.' }, 400);
           flow.username = username;

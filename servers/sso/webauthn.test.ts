@@ -93,6 +93,30 @@ for (const backend of backends) {
       t.match(await dir.authenticate({ orgId: org.id, username: 'alice', credential: { kind: 'password', password: PW, otpAppended: true }, protocol: 'ldap', clientIp: '127.0.0.1' }), { decision: 'allow', mfa: null });
     });
 
+    t.test('a passkey signs in with no username or password (it stands for both factors)', async (t) => {
+      await signOut();
+      await page.goto(`${BASE}/sso/`);
+      await submitVia('form[data-webauthn="get"] button');
+      t.match(await page.content(), /Hello, Alice/, 'the authenticator offered its passkey for this site');
+      t.match(await lastEvent('portal.login'), { success: true, initiatedBy: { id: alice.id }, mfaMeta: { type: 'webauthn' } });
+      await signOut();
+      await page.goto(`${BASE}/sso/`);
+      const forged = JSON.stringify({ id: 'AAAA', rawId: 'AAAA', type: 'public-key', clientExtensionResults: {}, response: { clientDataJSON: 'e30', authenticatorData: 'AA', signature: 'AA', userHandle: Buffer.from(alice.id).toString('base64url') } });
+      await Promise.all([page.waitForNavigation(), page.evaluate((v) => {
+        const form = document.querySelector('form[data-webauthn="get"]') as HTMLFormElement;
+        (form.querySelector('input[name=webauthn]') as HTMLInputElement).value = v;
+        form.submit();
+      }, forged)]);
+      t.match(await page.content(), /That passkey could not sign you in/, 'a forged passkey answer naming alice is refused');
+      t.match(await lastEvent('portal.login'), { success: false, reason: 'unknown_user' });
+      await page.fill('#username', 'alice');
+      await submitVia('button[type=submit]');
+      await page.fill('#password', PW);
+      await submitVia('button[type=submit]');
+      await submitVia('form[data-webauthn="get"] button');
+      t.match(await page.content(), /Hello, Alice/, 'the usual way still works');
+    });
+
     t.test('a forged key answer is refused and audited', async (t) => {
       await signOut();
       await signIn();
