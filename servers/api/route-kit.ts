@@ -177,6 +177,29 @@ export function listRoute<T extends { id: string }>(r: {
   };
 }
 
+/** POST `/<path>`: create one, answered 201 with the presented item and its ETag. */
+export function createRoute<T>(r: {
+  path: string;
+  tag: string;
+  write: Permission;
+  /** API keys refused (as for admins). */
+  session?: boolean;
+  summary: string;
+  body: TSchema;
+  schema: TSchema;
+  present(item: T): unknown;
+  create(c: Call, body: any): Promise<T>;
+}): RouteDef {
+  return {
+    method: 'POST', url: `/${r.path}`, permission: r.write, ...(r.session ? { session: true } : {}), tag: r.tag, summary: r.summary,
+    schema: { body: r.body, response: R(201, r.schema) },
+    handler: async (req, reply, c) => {
+      reply.code(201);
+      return withEtag(reply, r.present(await r.create(c, req.body)));
+    },
+  };
+}
+
 /** A sorted page from a store query that takes a keyset order (users, groups, systems); asks for one more. */
 export async function pageStored<T extends { id: string }, F extends string>(
   fetch: (order: ListOrder<F>, limit: number) => Promise<T[]>, fields: readonly F[], q: { sort?: string; cursor?: string }, limit: number,

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { CairnError, eventToJson, groupSortColumns, postureReport, rolePermissions, systemSortColumns, userSortColumns, type Directory } from '../../core/index.js';
 import {
-  decodeCursor, encodeCursor, itemRoutes, listRoute, ok204, settingRoutes, pageLimit, pageOf, pageStored, R, sortedListQuery, withEtag, type Call, type RouteDef, type Who,
+  decodeCursor, encodeCursor, createRoute, itemRoutes, listRoute, ok204, settingRoutes, pageLimit, pageOf, pageStored, R, sortedListQuery, type Call, type RouteDef, type Who,
 } from './route-kit.js';
 import * as S from './schemas.js';
 import { agentRoutes } from './routes/agent.js';
@@ -110,14 +110,10 @@ export const routes: RouteDef[] = [
       return { items: p.items.map(S.presentUser), nextCursor: p.nextCursor };
     },
   },
-  {
-    method: 'POST', url: '/users', permission: 'users.write', tag: 'users', summary: 'Create a user.',
-    schema: { body: S.UserCreate, response: R(201, S.UserSchema) },
-    handler: async (req, reply, c) => {
-      reply.code(201);
-      return withEtag(reply, S.presentUser(await c.dir.users.create(c.actx, req.body)));
-    },
-  },
+  createRoute({
+    path: 'users', tag: 'users', write: 'users.write', summary: 'Create a user.',
+    body: S.UserCreate, schema: S.UserSchema, present: S.presentUser, create: (c, body) => c.dir.users.create(c.actx, body),
+  }),
   ...itemRoutes({
     path: 'users', tag: 'users', read: 'users.read', write: 'users.write', schema: S.UserSchema, present: S.presentUser,
     summary: 'One user (ETag for If-Match).',
@@ -229,14 +225,10 @@ export const routes: RouteDef[] = [
       return { items: p.items.map(S.presentGroup), nextCursor: p.nextCursor };
     },
   },
-  {
-    method: 'POST', url: '/groups', permission: 'groups.write', tag: 'groups', summary: 'Create a group.',
-    schema: { body: S.GroupCreate, response: R(201, S.GroupSchema) },
-    handler: async (req, reply, c) => {
-      reply.code(201);
-      return withEtag(reply, S.presentGroup(await c.dir.groups.create(c.actx, req.body)));
-    },
-  },
+  createRoute({
+    path: 'groups', tag: 'groups', write: 'groups.write', summary: 'Create a group.',
+    body: S.GroupCreate, schema: S.GroupSchema, present: S.presentGroup, create: (c, body) => c.dir.groups.create(c.actx, body),
+  }),
   ...itemRoutes({
     path: 'groups', tag: 'groups', read: 'groups.read', write: 'groups.write', schema: S.GroupSchema, present: S.presentGroup,
     summary: 'One group with its member ids.',
@@ -270,14 +262,10 @@ export const routes: RouteDef[] = [
       return { items: p.items.map(S.presentSystem), nextCursor: p.nextCursor };
     },
   },
-  {
-    method: 'POST', url: '/systems', permission: 'systems.write', tag: 'systems', summary: 'Register a system with its login and sudo groups.',
-    schema: { body: S.SystemCreate, response: R(201, S.SystemSchema) },
-    handler: async (req, reply, c) => {
-      reply.code(201);
-      return withEtag(reply, S.presentSystem(await c.dir.systems.create(c.actx, req.body)));
-    },
-  },
+  createRoute({
+    path: 'systems', tag: 'systems', write: 'systems.write', summary: 'Register a system with its login and sudo groups.',
+    body: S.SystemCreate, schema: S.SystemSchema, present: S.presentSystem, create: (c, body) => c.dir.systems.create(c.actx, body),
+  }),
   ...itemRoutes({
     path: 'systems', tag: 'systems', read: 'systems.read', write: 'systems.write', schema: S.SystemSchema, present: S.presentSystem,
     summary: 'One system.',
@@ -324,14 +312,10 @@ export const routes: RouteDef[] = [
     path: 'ip-lists', tag: 'policies', read: 'policies.read', summary: 'List IP lists.',
     schema: S.IpListSchema, sort: ipListSort, present: S.presentIpList, list: (c) => c.dir.policies.ipLists(c.orgId),
   }),
-  {
-    method: 'POST', url: '/ip-lists', permission: 'policies.write', tag: 'policies', summary: 'Create an IP list (IPv4/IPv6 CIDRs).',
-    schema: { body: S.IpListCreate, response: R(201, S.IpListSchema) },
-    handler: async (req, reply, c) => {
-      reply.code(201);
-      return S.presentIpList(await c.dir.policies.createIpList(c.actx, req.body));
-    },
-  },
+  createRoute({
+    path: 'ip-lists', tag: 'policies', write: 'policies.write', summary: 'Create an IP list (IPv4/IPv6 CIDRs).',
+    body: S.IpListCreate, schema: S.IpListSchema, present: S.presentIpList, create: (c, body) => c.dir.policies.createIpList(c.actx, body),
+  }),
   ...itemRoutes({
     path: 'ip-lists', tag: 'policies', read: 'policies.read', write: 'policies.write', schema: S.IpListSchema, present: S.presentIpList,
     summary: 'One IP list.',
@@ -403,14 +387,10 @@ export const routes: RouteDef[] = [
     path: 'admins', tag: 'admins', read: 'admins.read', summary: 'List administrators.',
     schema: S.AdminSchema, sort: adminSort, present: S.presentAdmin, list: (c) => c.dir.admins.list(c.orgId),
   }),
-  {
-    method: 'POST', url: '/admins', permission: 'admins.write', session: true, tag: 'admins', summary: 'Create an administrator account (they enrol TOTP at first login).',
-    schema: { body: S.AdminCreate, response: R(201, S.AdminSchema) },
-    handler: async (req, reply, c) => {
-      reply.code(201);
-      return withEtag(reply, S.presentAdmin(await c.dir.admins.create(c.actx, req.body)));
-    },
-  },
+  createRoute({
+    path: 'admins', tag: 'admins', write: 'admins.write', session: true, summary: 'Create an administrator account (they enrol TOTP at first login).',
+    body: S.AdminCreate, schema: S.AdminSchema, present: S.presentAdmin, create: (c, body) => c.dir.admins.create(c.actx, body),
+  }),
   ...itemRoutes({
     path: 'admins', tag: 'admins', read: 'admins.read', write: 'admins.write', session: true, schema: S.AdminSchema, present: S.presentAdmin,
     summary: 'One administrator.',

@@ -2,7 +2,7 @@
 // (the issue gives Managers users, groups and systems): a NAS secret lets its holder forge
 // RADIUS answers, and a network's group grants decide who gets on the Wi-Fi or VPN.
 import { Type } from '@sinclair/typebox';
-import { itemRoutes, listRoute, ok204, settingRoutes, R, withEtag, type RouteDef } from '../route-kit.js';
+import { createRoute, itemRoutes, listRoute, ok204, settingRoutes, R, type RouteDef } from '../route-kit.js';
 import * as S from '../schemas.js';
 
 const networkSort = ['name', 'createdAt', 'updatedAt'] as const;
@@ -24,14 +24,10 @@ export const radiusRoutes: RouteDef[] = [
     path: 'radius-networks', tag: 'radius', read: 'radius.read', summary: 'List RADIUS networks with their group grants and replies.',
     schema: S.RadiusNetworkSchema, sort: networkSort, present: S.presentRadiusNetwork, list: (c) => c.dir.radius.listNetworks(c.orgId),
   }),
-  {
-    method: 'POST', url: '/radius-networks', permission: 'radius.write', tag: 'radius', summary: 'Create a RADIUS network: the groups allowed on it, per-group replies (VLAN...), EAP methods, MFA mode.',
-    schema: { body: S.RadiusNetworkCreate, response: R(201, S.RadiusNetworkSchema) },
-    handler: async (req, reply, c) => {
-      reply.code(201);
-      return withEtag(reply, S.presentRadiusNetwork(await c.dir.radius.createNetwork(c.actx, req.body)));
-    },
-  },
+  createRoute({
+    path: 'radius-networks', tag: 'radius', write: 'radius.write', summary: 'Create a RADIUS network: the groups allowed on it, per-group replies (VLAN...), EAP methods, MFA mode.',
+    body: S.RadiusNetworkCreate, schema: S.RadiusNetworkSchema, present: S.presentRadiusNetwork, create: (c, body) => c.dir.radius.createNetwork(c.actx, body),
+  }),
   ...itemRoutes({
     path: 'radius-networks', tag: 'radius', read: 'radius.read', write: 'radius.write', schema: S.RadiusNetworkSchema, present: S.presentRadiusNetwork,
     summary: 'One RADIUS network.',
