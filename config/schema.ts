@@ -149,6 +149,10 @@ export const configSchema = Type.Object(
         duplicateCacheMax: Type.Integer({ minimum: 100, default: 100000, description: 'Most replies kept for duplicates; beyond it new requests are dropped until entries expire.' }),
         maxInFlight: Type.Integer({ minimum: 1, default: 1000, description: 'Requests processed at once; more are dropped silently (the NAS retries).' }),
         challengePrompt: Type.String({ default: 'Enter your one-time code', maxLength: 200, description: 'Reply-Message of the Access-Challenge that asks for the TOTP code.' }),
+        passwordExpiredMessage: Type.String({
+          default: 'Your password has expired or must be changed: change it in the Cairn portal, then connect again.', maxLength: 200,
+          description: 'Reply-Message of the PAP Access-Reject for a right password that has expired or must be changed (sent only when the password was right).',
+        }),
         eap: Type.Object(
           {
             maxConversations: Type.Integer({ minimum: 1, default: 2048, description: 'EAP conversations kept at once (about 55 KiB each once TLS has started: 2048 ≈ 110 MiB at worst); when full, the oldest that has not started TLS is dropped, else the oldest.' }),

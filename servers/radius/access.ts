@@ -18,6 +18,7 @@ export interface AccessOptions {
   org: Org;
   rejectDelayMs: number;
   challengePrompt: string;
+  passwordExpiredMessage: string;
 }
 
 /**
@@ -112,7 +113,10 @@ export class PapHandler {
         attributes: [attr(Attr.ReplyMessage, this.o.challengePrompt), attr(Attr.State, STATE_PREFIX + result.token)],
       };
     }
-    // Enrolment and password change need a browser: the portal, not RADIUS.
+    // Enrolment and password change need a browser: the portal, not RADIUS. A user whose right
+    // password has expired is told so (VPN clients show the Reply-Message), not left guessing.
+    const expired = result.decision === 'challenge' ? result.kind === 'password_change' : result.reason === 'password_change_required' || result.reason === 'password_expired';
+    if (expired) return { code: Code.AccessReject, attributes: [attr(Attr.ReplyMessage, this.o.passwordExpiredMessage)], delayMs: this.o.rejectDelayMs };
     return this.reject();
   }
 }

@@ -20,7 +20,7 @@ export async function start(ctx: ServerContext): Promise<RadiusRunning> {
   const repo = ctx.dir.radius;
   const clients = new ClientTable(ctx.dir, repo, ctx.org.id, log);
   await clients.refresh(true);
-  const pap = new PapHandler({ dir: ctx.dir, org: ctx.org, rejectDelayMs: cfg.rejectDelayMs, challengePrompt: cfg.challengePrompt });
+  const pap = new PapHandler({ dir: ctx.dir, org: ctx.org, rejectDelayMs: cfg.rejectDelayMs, challengePrompt: cfg.challengePrompt, passwordExpiredMessage: cfg.passwordExpiredMessage });
   const eap = new EapHandler({ dir: ctx.dir, org: ctx.org, repo, log, tls: ctx.tls, config: cfg.eap, rejectDelayMs: cfg.rejectDelayMs, pap });
   const accounting = new AccountingHandler(ctx.dir, ctx.org);
   const server = new RadiusUdpServer({

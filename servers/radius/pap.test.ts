@@ -201,6 +201,18 @@ for (const backend of backends) {
       t.match(r.stdout, /Received Access-Accept/);
     });
 
+    await t.test('an expired password: rejected with a Reply-Message that says so, only when it was right', async (t) => {
+      await dir.store('users').where({ id: fx.alice.id }).update({ password_changed_at: Date.now() - 91 * 86400_000 });
+      let r = await radclient(port, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"` });
+      t.equal(r.reply, 'Access-Reject');
+      t.match(r.attrs['Reply-Message'], /password has expired or must be changed/);
+      r = await radclient(port, { 'User-Name': 'alice', 'User-Password': '"Not-her-password-1"' });
+      t.equal(r.reply, 'Access-Reject');
+      t.equal(r.attrs['Reply-Message'], undefined, 'a wrong password learns nothing');
+      await dir.store('users').where({ id: fx.alice.id }).update({ password_changed_at: Date.now() });
+      await dir.users.unlock(ctx, fx.alice.id);
+    });
+
     await t.test('suspending a user cuts RADIUS access at once', async (t) => {
       await dir.users.setState(ctx, fx.alice.id, 'suspended');
       const r = await radclient(port, { 'User-Name': 'alice', 'User-Password': `"${PASSWORD}"` });
