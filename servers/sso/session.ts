@@ -24,7 +24,7 @@ export interface Flow {
   uid: string | null;
   username?: string;
   challenge?: string;
-  /** The WebAuthn challenge the second-factor page gave the browser (one answer). */
+  /** The WebAuthn challenge the login page (passkey, or second factor) gave the browser: one answer. */
   webauthnChallenge?: string;
   /** Set when done: the user and how they proved it. */
   userId?: string;
