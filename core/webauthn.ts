@@ -43,7 +43,7 @@ export class SecurityKeys {
   }
 
   async list(orgId: string, userId: string): Promise<SecurityKey[]> {
-    return ((await this.#rows(orgId, userId)) as Row[]).map(toKey);
+    return (await this.#rows(orgId, userId)).map(toKey);
   }
 
   async count(userId: string): Promise<number> {

@@ -29,9 +29,12 @@ export async function authorizeSession(dir: Directory, org: Org, sess: Pick<SsoS
     await audit(false, 'access_rule');
     return { ok: false, reason: 'access_rule' };
   }
-  const mfaPolicy = await dir.policies.mfaPolicy(org.id);
-  const enrolled = user.totpEnrolled || (await dir.securityKeys.count(user.id)) > 0;
-  if (secondFactorNeeded(mfaPolicy.mode.sso, enrolled, access.action) && !sess.mfa) return { ok: false, reason: 'reauth' };
+  // A session opened with a second factor satisfies any policy; only one without is checked.
+  if (!sess.mfa) {
+    const mfaPolicy = await dir.policies.mfaPolicy(org.id);
+    const enrolled = user.totpEnrolled || (await dir.securityKeys.count(user.id)) > 0;
+    if (secondFactorNeeded(mfaPolicy.mode.sso, enrolled, access.action)) return { ok: false, reason: 'reauth' };
+  }
   if (opts.auditSuccess !== false) await audit(true, null);
   return { ok: true, user };
 }
